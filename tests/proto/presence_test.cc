@@ -1,0 +1,94 @@
+#include "proto/presence.h"
+
+#include <gtest/gtest.h>
+
+namespace im::proto {
+namespace {
+
+TEST(ParseDatagram, SetWithEveryStatusSpelling) {
+  struct Case {
+    const char* text;
+    bool online;
+  } cases[] = {{"SET alice ONLINE 4000", true},  {"set alice online 4000\n", true},
+               {"SET alice 100 4000\r\n", true}, {"SET alice OFFLINE 4000", false},
+               {"SET alice offline 4000", false}, {"SET alice 101 4000", false}};
+  for (const auto& c : cases) {
+    auto parsed = ParseDatagram(c.text);
+    ASSERT_TRUE(std::holds_alternative<SetPresence>(parsed)) << c.text;
+    const auto& set = std::get<SetPresence>(parsed);
+    EXPECT_EQ(set.user, "alice");
+    EXPECT_EQ(set.online, c.online) << c.text;
+    EXPECT_EQ(set.msg_port, 4000);
+  }
+}
+
+TEST(ParseDatagram, Get) {
+  auto parsed = ParseDatagram("get Bob\n");
+  ASSERT_TRUE(std::holds_alternative<GetBuddies>(parsed));
+  EXPECT_EQ(std::get<GetBuddies>(parsed).user, "Bob");
+}
+
+TEST(ParseDatagram, Malformed) {
+  for (std::string_view text :
+       {"", "\n", "SET", "SET alice", "SET alice ONLINE", "SET alice ONLINE 5 6", "SET alice AWAY 5",
+        "SET alice 102 5", "SET alice ONLINE 70000", "SET alice ONLINE -1", "SET alice ONLINE x",
+        "GET", "GET alice bob", "PUT alice", "GET alice\n\n", "GET al\tice"}) {
+    auto parsed = ParseDatagram(text);
+    ASSERT_TRUE(std::holds_alternative<DatagramError>(parsed)) << text;
+    EXPECT_EQ(std::get<DatagramError>(parsed), DatagramError::kMalformed) << text;
+  }
+  EXPECT_TRUE(std::holds_alternative<DatagramError>(ParseDatagram(std::string(300, 'G'))));
+}
+
+TEST(ParseDatagram, BadUserIdIsNotMalformed) {
+  auto get = ParseDatagram("GET b@d");
+  ASSERT_TRUE(std::holds_alternative<DatagramError>(get));
+  EXPECT_EQ(std::get<DatagramError>(get), DatagramError::kBadUserId);
+  auto set = ParseDatagram("SET b@d ONLINE 1");
+  ASSERT_TRUE(std::holds_alternative<DatagramError>(set));
+  EXPECT_EQ(std::get<DatagramError>(set), DatagramError::kBadUserId);
+}
+
+TEST(Format, SetAndGetRoundTrip) {
+  EXPECT_EQ(FormatSet("alice", true, 4000), "SET alice ONLINE 4000\n");
+  EXPECT_EQ(FormatSet("alice", false, 0), "SET alice OFFLINE 0\n");
+  EXPECT_EQ(FormatGet("alice"), "GET alice\n");
+  EXPECT_TRUE(std::holds_alternative<SetPresence>(ParseDatagram(FormatSet("a", true, 1))));
+  EXPECT_TRUE(std::holds_alternative<GetBuddies>(ParseDatagram(FormatGet("a"))));
+}
+
+TEST(BuddyLines, FormatExactlyAsDocumented) {
+  std::string out;
+  AppendBuddyLine(&out, "alice", true, "192.168.1.5", 20001);
+  AppendBuddyLine(&out, "bob", false, "ignored", 9);
+  EXPECT_EQ(out, "alice 100 ONLINE 192.168.1.5 20001\nbob 101 OFFLINE unknown 0\n");
+}
+
+TEST(ParseGetReply, BuddyList) {
+  GetReply r = ParseGetReply("alice 100 ONLINE 192.168.1.5 20001\nbob 101 OFFLINE unknown 0\n");
+  ASSERT_EQ(r.kind, GetReply::Kind::kBuddies);
+  ASSERT_EQ(r.buddies.size(), 2u);
+  EXPECT_EQ(r.buddies[0].id, "alice");
+  EXPECT_TRUE(r.buddies[0].online);
+  EXPECT_EQ(r.buddies[0].ip, "192.168.1.5");
+  EXPECT_EQ(r.buddies[0].msg_port, 20001);
+  EXPECT_EQ(r.buddies[1].id, "bob");
+  EXPECT_FALSE(r.buddies[1].online);
+  EXPECT_EQ(r.buddies[1].ip, "unknown");
+}
+
+TEST(ParseGetReply, EmptyAndErrors) {
+  GetReply empty = ParseGetReply("");
+  EXPECT_EQ(empty.kind, GetReply::Kind::kBuddies);
+  EXPECT_TRUE(empty.buddies.empty());
+  EXPECT_EQ(ParseGetReply("202 NO SUCH USER\n").kind, GetReply::Kind::kNoSuchUser);
+  EXPECT_EQ(ParseGetReply("400 BAD REQUEST\n").kind, GetReply::Kind::kBadRequest);
+  EXPECT_EQ(ParseGetReply("500 SERVER ERROR\n").kind, GetReply::Kind::kServerError);
+  EXPECT_EQ(ParseGetReply("alice 100 ONLINE 1.2.3.4\n").kind, GetReply::Kind::kMalformed);
+  EXPECT_EQ(ParseGetReply("alice 100 OFFLINE unknown 0\n").kind, GetReply::Kind::kMalformed);
+  EXPECT_EQ(ParseGetReply("al!ce 101 OFFLINE unknown 0\n").kind, GetReply::Kind::kMalformed);
+  EXPECT_EQ(ParseGetReply("alice 100 ONLINE ::1 99999\n").kind, GetReply::Kind::kMalformed);
+}
+
+}  // namespace
+}  // namespace im::proto
