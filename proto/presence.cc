@@ -64,6 +64,12 @@ std::variant<SetPresence, GetBuddies, DatagramError> ParseDatagram(std::string_v
   return DatagramError::kMalformed;
 }
 
+std::string_view ErrorReplyFor(std::string_view datagram, DatagramError error) {
+  auto words = SplitWords(StripLineEnd(datagram).substr(0, kMaxLineBytes));
+  if (words.empty() || !EqualsIgnoreCase(words[0], "GET")) return {};
+  return error == DatagramError::kBadUserId ? kGetNoSuchUser : kGetBadRequest;
+}
+
 std::string FormatSet(std::string_view user, bool online, uint16_t msg_port) {
   std::string out = "SET ";
   out.append(user);

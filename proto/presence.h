@@ -32,8 +32,18 @@ enum class DatagramError {
 // Parses one request datagram. One optional trailing "\n" or "\r\n" is allowed.
 std::variant<SetPresence, GetBuddies, DatagramError> ParseDatagram(std::string_view datagram);
 
+// What to send back for a datagram ParseDatagram rejected: a GET is answered
+// (202 NO SUCH USER for an id that breaks the rules, 400 BAD REQUEST otherwise); a SET
+// never is, and neither is garbage (no reply means no reflection off spoofed sources).
+// Empty means "drop it".
+std::string_view ErrorReplyFor(std::string_view datagram, DatagramError error);
+
 std::string FormatSet(std::string_view user, bool online, uint16_t msg_port);
 std::string FormatGet(std::string_view user);
+
+inline constexpr std::string_view kGetNoSuchUser = "202 NO SUCH USER\n";
+inline constexpr std::string_view kGetBadRequest = "400 BAD REQUEST\n";
+inline constexpr std::string_view kGetServerError = "500 SERVER ERROR\n";
 
 // One buddy's line in a GET reply.
 struct BuddyStatus {
@@ -47,9 +57,6 @@ struct BuddyStatus {
 void AppendBuddyLine(std::string* out, std::string_view id, bool online, std::string_view ip,
                      uint16_t msg_port);
 
-inline constexpr std::string_view kGetNoSuchUser = "202 NO SUCH USER\n";
-inline constexpr std::string_view kGetBadRequest = "400 BAD REQUEST\n";
-inline constexpr std::string_view kGetServerError = "500 SERVER ERROR\n";
 
 // A GET reply as the client reads it.
 struct GetReply {

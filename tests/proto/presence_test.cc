@@ -49,6 +49,17 @@ TEST(ParseDatagram, BadUserIdIsNotMalformed) {
   EXPECT_EQ(std::get<DatagramError>(set), DatagramError::kBadUserId);
 }
 
+TEST(ErrorReplyFor, OnlyGetsAreAnswered) {
+  EXPECT_EQ(ErrorReplyFor("GET", DatagramError::kMalformed), "400 BAD REQUEST\n");
+  EXPECT_EQ(ErrorReplyFor("get a b\n", DatagramError::kMalformed), "400 BAD REQUEST\n");
+  EXPECT_EQ(ErrorReplyFor("GET b@d", DatagramError::kBadUserId), "202 NO SUCH USER\n");
+  EXPECT_EQ(ErrorReplyFor("SET alice AWAY 1", DatagramError::kMalformed), "");
+  EXPECT_EQ(ErrorReplyFor("SET b@d ONLINE 1", DatagramError::kBadUserId), "");
+  EXPECT_EQ(ErrorReplyFor("GARBAGE", DatagramError::kMalformed), "");
+  EXPECT_EQ(ErrorReplyFor("", DatagramError::kMalformed), "");
+  EXPECT_EQ(ErrorReplyFor("GETX alice", DatagramError::kMalformed), "");
+}
+
 TEST(Format, SetAndGetRoundTrip) {
   EXPECT_EQ(FormatSet("alice", true, 4000), "SET alice ONLINE 4000\n");
   EXPECT_EQ(FormatSet("alice", false, 0), "SET alice OFFLINE 0\n");

@@ -1,0 +1,27 @@
+// im-server's command line: every option with its meaning and default in one place.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace im::server {
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";    // address for both sockets
+  int tcp_port = 5001;             // accounts (REG/ADD/DEL); 0 picks a free port
+  int udp_port = 1235;             // presence (SET/GET); 0 picks a free port
+  std::string db_path = "im.db";   // SQLite file, shared by every server pointed at it
+  int64_t presence_ttl_ms = 30000; // a SET ONLINE older than this counts as OFFLINE
+  int64_t max_users = 0;           // REG answers 203 past this many accounts; 0: no limit
+  int max_conns = 10000;           // open TCP connections; past it, accepting pauses
+  int64_t idle_timeout_ms = 5000;  // a connection must send its line within this
+  int64_t busy_timeout_ms = 5000;  // how long a write waits for a locked database; then 500
+  bool sync_full = true;           // fsync every commit (survives power loss)
+  bool quiet = false;              // log warnings and errors only
+};
+
+// Parses argv. Returns 0 to run, -1 when --help was printed (exit 0), or 2 on a usage
+// error (the message already printed).
+int ParseServerOptions(int argc, char** argv, ServerOptions* options);
+
+}  // namespace im::server

@@ -1,0 +1,63 @@
+// The UDP presence socket: SET datagrams go to the group commit, GET datagrams are
+// answered at once from the database (WAL readers never wait for writers). Loop thread
+// only; the object must outlive uv_run.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+namespace im::server {
+
+class GroupCommit;
+class Store;
+
+class PresenceUdp {
+ public:
+  struct Stats {
+    uint64_t sets = 0;             // well-formed SETs queued
+    uint64_t gets = 0;             // GETs answered with a buddy list
+    uint64_t unknown_users = 0;    // GETs answered 202
+    uint64_t malformed = 0;        // datagrams answered 400 (GET) or dropped (SET, other)
+    uint64_t truncated = 0;        // datagrams larger than the receive buffer, dropped
+    uint64_t store_errors = 0;     // GETs answered 500
+    uint64_t send_dropped = 0;     // replies dropped because too many sends were queued
+  };
+
+  PresenceUdp(uv_loop_t* loop, Store& store, GroupCommit& commit, int64_t presence_ttl_ms);
+  PresenceUdp(const PresenceUdp&) = delete;
+  PresenceUdp& operator=(const PresenceUdp&) = delete;
+
+  // Binds host:port and starts receiving. On failure returns a libuv error code.
+  int Start(const sockaddr* addr);
+  int LocalPort() const;
+  void Close();
+  const Stats& stats() const { return stats_; }
+
+ private:
+  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
+  static void OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                     unsigned flags) noexcept;
+  static void AfterSend(uv_udp_send_t* req, int status) noexcept;
+  void OnDatagram(std::string_view datagram, const sockaddr* from);
+  void Send(std::string_view bytes, const sockaddr* to);
+
+  // Replies queued in the kernel-full case; past this they are dropped (UDP may lose them
+  // anyway, and clients ask again).
+  static constexpr int kMaxQueuedSends = 1024;
+
+  uv_loop_t* loop_;
+  Store& store_;
+  GroupCommit& commit_;
+  int64_t presence_ttl_ms_;
+  uv_udp_t udp_;
+  bool started_ = false;
+  int queued_sends_ = 0;
+  char recv_buf_[65536];   // one datagram at a time; reused (receive is synchronous)
+  std::string reply_;      // scratch for GET replies; keeps its capacity
+  std::string user_, ip_;  // scratch for SET
+  Stats stats_;
+};
+
+}  // namespace im::server
