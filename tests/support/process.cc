@@ -145,7 +145,7 @@ ServerHandle StartServer(const std::string& db_path, const std::string& log_path
   server.process = Process::Start(argv, log_path);
   if (!server.process) return server;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  std::regex tcp_re("listening tcp [^ ]*:([0-9]+)"), udp_re("listening udp [^ ]*:([0-9]+)");
+  std::regex tcp_re("listening tcp [^ \\n]*:([0-9]+)"), udp_re("listening udp [^ \\n]*:([0-9]+)");
   while (std::chrono::steady_clock::now() < deadline && server.process->Running()) {
     std::string log = server.process->Log().substr(before.size());
     std::smatch t, u;

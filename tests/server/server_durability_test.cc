@@ -1,0 +1,189 @@
+// Durability and sharing: kill -9 after acknowledged writes, two servers on one
+// database, a database locked by another process, and a clean SIGTERM.
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "tests/server/server_fixture.h"
+
+namespace im::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Sends `lines` over as many concurrent connections, returns each reply (without "\n").
+std::vector<std::string> Burst(int port, const std::vector<std::string>& lines) {
+  std::vector<int> fds;
+  for (const auto& line : lines) {
+    int fd = ConnectTcp(port);
+    std::string bytes = line + "\n";
+    if (fd >= 0) send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    fds.push_back(fd);
+  }
+  std::vector<std::string> replies;
+  for (int fd : fds) {
+    std::string reply;
+    if (fd >= 0) {
+      ReadUntilClosed(fd, &reply, 5000);
+      close(fd);
+    }
+    if (!reply.empty() && reply.back() == '\n') reply.pop_back();
+    replies.push_back(reply);
+  }
+  return replies;
+}
+
+TEST_F(ServerTest, EveryAcknowledgedWriteSurvivesKill9) {
+  Start();
+  std::vector<std::string> regs, adds;
+  for (int i = 0; i < 150; ++i) regs.push_back("REG k" + std::to_string(i));
+  for (int i = 1; i < 150; ++i) adds.push_back("ADD k0 k" + std::to_string(i));
+  auto reg_replies = Burst(server_.tcp_port, regs);
+  auto add_replies = Burst(server_.tcp_port, adds);
+  server_.process->Signal(SIGKILL);  // right after the last reply
+  ASSERT_EQ(server_.process->Wait(5000), 128 + SIGKILL);
+
+  Start();
+  int acknowledged = 0;
+  for (size_t i = 0; i < regs.size(); ++i) {
+    if (reg_replies[i] != "200 OK") continue;
+    ++acknowledged;
+    EXPECT_EQ(Request(regs[i]), "201 ALREADY REGISTERED") << regs[i];
+  }
+  for (size_t i = 0; i < adds.size(); ++i) {
+    if (add_replies[i] != "200 OK") continue;
+    ++acknowledged;
+    EXPECT_EQ(Request(adds[i]), "201 ALREADY BUDDY") << adds[i];
+  }
+  EXPECT_EQ(acknowledged, 150 + 149);  // with nothing in the way, every request succeeds
+}
+
+TEST_F(ServerTest, TwoServersShareOneDatabase) {
+  Start();
+  ServerHandle b = StartServer(db(), dir_.File("b.log"));
+  ASSERT_GT(b.tcp_port, 0);
+  EXPECT_EQ(Request("REG alice"), "200 OK");               // on A
+  EXPECT_EQ(TcpRequest(b.tcp_port, "REG alice"), "201 ALREADY REGISTERED");
+  EXPECT_EQ(TcpRequest(b.tcp_port, "REG bob"), "200 OK");  // on B
+  EXPECT_EQ(TcpRequest(b.tcp_port, "ADD alice bob"), "200 OK");
+  EXPECT_EQ(Request("ADD alice bob"), "201 ALREADY BUDDY");
+
+  UdpClient bob;
+  bob.Send(server_.udp_port, "SET bob ONLINE 4321");  // to A
+  auto sent = Clock::now();
+  std::string reply;
+  while (Clock::now() - sent < std::chrono::seconds(1)) {
+    reply = udp_.Ask(b.udp_port, "GET alice").value_or("");  // from B
+    if (reply == "bob 100 ONLINE 127.0.0.1 4321\n") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(reply, "bob 100 ONLINE 127.0.0.1 4321\n") << "B did not see A's SET within 1 s";
+}
+
+TEST_F(ServerTest, ConcurrentWritersOnTwoServersLoseNothing) {
+  Start();
+  ServerHandle b = StartServer(db(), dir_.File("b.log"));
+  std::vector<std::string> to_a, to_b;
+  for (int i = 0; i < 100; ++i) {
+    to_a.push_back("REG s" + std::to_string(i));  // the same ids on both servers
+    to_b.push_back("REG s" + std::to_string(i));
+  }
+  auto fut = std::async(std::launch::async, [&] { return Burst(b.tcp_port, to_b); });
+  auto ra = Burst(server_.tcp_port, to_a);
+  auto rb = fut.get();
+  for (int i = 0; i < 100; ++i) {
+    // Exactly one of the two registrations created the account.
+    int created = (ra[i] == "200 OK") + (rb[i] == "200 OK");
+    int existed = (ra[i] == "201 ALREADY REGISTERED") + (rb[i] == "201 ALREADY REGISTERED");
+    EXPECT_EQ(created, 1) << i << ": " << ra[i] << " / " << rb[i];
+    EXPECT_EQ(existed, 1) << i;
+  }
+}
+
+// Holds the database's write lock from another connection, as another process would.
+class WriteLockHolder {
+ public:
+  explicit WriteLockHolder(const std::string& path) {
+    sqlite3_open(path.c_str(), &db_);
+    ok_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  ~WriteLockHolder() { Release(); }
+  void Release() {
+    if (db_ == nullptr) return;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  bool ok_ = false;
+};
+
+TEST_F(ServerTest, LockedDatabaseDelaysWritesButNotReads) {
+  Start();
+  ASSERT_EQ(Request("REG alice"), "200 OK");
+  WriteLockHolder lock(db());
+  ASSERT_TRUE(lock.ok());
+  auto pending = std::async(std::launch::async, [&] { return TcpRequest(server_.tcp_port, "REG late", 8000); });
+  // Reads are answered quickly throughout.
+  for (int i = 0; i < 10; ++i) {
+    auto start = Clock::now();
+    EXPECT_EQ(Ask("GET alice"), "");
+    EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(pending.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  lock.Release();
+  EXPECT_EQ(pending.get(), "200 OK");
+  EXPECT_EQ(Request("REG late"), "201 ALREADY REGISTERED");
+}
+
+TEST_F(ServerTest, WriteThatOutwaitsBusyTimeoutGets500AndChangesNothing) {
+  Start({"--busy-timeout", "0.3"});
+  {
+    WriteLockHolder lock(db());
+    ASSERT_TRUE(lock.ok());
+    auto start = Clock::now();
+    EXPECT_EQ(Request("REG unlucky"), "500 SERVER ERROR");
+    EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(250));
+  }
+  EXPECT_EQ(Request("REG unlucky"), "200 OK");  // the failed one left nothing behind
+}
+
+TEST_F(ServerTest, SigtermExitsCleanlyWithinOneSecond) {
+  Start();
+  EXPECT_EQ(Request("REG alice"), "200 OK");
+  int idle = ConnectTcp(server_.tcp_port);  // an open connection must not hold it up
+  ASSERT_GE(idle, 0);
+  auto start = Clock::now();
+  server_.process->Signal(SIGTERM);
+  EXPECT_EQ(server_.process->Wait(3000), 0);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+  close(idle);
+  EXPECT_TRUE(server_.process->WaitForLog("exited cleanly", 100));
+  Start();
+  EXPECT_EQ(Request("REG alice"), "201 ALREADY REGISTERED");
+}
+
+TEST_F(ServerTest, SigtermFinishesAWriteWaitingForTheLock) {
+  Start();
+  WriteLockHolder lock(db());
+  ASSERT_TRUE(lock.ok());
+  auto pending = std::async(std::launch::async, [&] { return TcpRequest(server_.tcp_port, "REG inflight", 5000); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  server_.process->Signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  lock.Release();  // released inside the shutdown budget: the write commits
+  EXPECT_EQ(pending.get(), "200 OK");
+  EXPECT_EQ(server_.process->Wait(3000), 0);
+}
+
+}  // namespace
+}  // namespace im::test

@@ -1,0 +1,33 @@
+// A real im-server on loopback with a temporary database, for integration tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/support/net.h"
+#include "tests/support/process.h"
+
+namespace im::test {
+
+class ServerTest : public ::testing::Test {
+ protected:
+  // Starts (or restarts, on the same database) the server with extra options.
+  void Start(const std::vector<std::string>& extra = {}) {
+    server_ = StartServer(db(), log(), extra);
+    ASSERT_GT(server_.tcp_port, 0);
+  }
+  std::string db() const { return dir_.File("im.db"); }
+  std::string log() const { return dir_.File("server.log"); }
+  std::string Request(const std::string& line) { return TcpRequest(server_.tcp_port, line); }
+  std::optional<std::string> Ask(const std::string& datagram) {
+    return udp_.Ask(server_.udp_port, datagram);
+  }
+
+  TempDir dir_;
+  ServerHandle server_;
+  UdpClient udp_;
+};
+
+}  // namespace im::test

@@ -1,0 +1,167 @@
+// im-server's TCP account protocol, row by row, and its defences against bad clients.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "tests/server/server_fixture.h"
+
+namespace im::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+TEST_F(ServerTest, RegRepliesOkThenAlreadyRegistered) {
+  Start();
+  EXPECT_EQ(Request("REG alice"), "200 OK");
+  EXPECT_EQ(Request("REG alice"), "201 ALREADY REGISTERED");
+  EXPECT_EQ(Request("reg Alice"), "200 OK");  // verb any case; ids case-sensitive
+  EXPECT_EQ(Request("REG bad!id"), "202 INVALID USERID");
+  EXPECT_EQ(Request("REG " + std::string(33, 'x')), "202 INVALID USERID");
+  EXPECT_EQ(Request("REG " + std::string(32, 'x')), "200 OK");
+}
+
+TEST_F(ServerTest, RegClosesAtMaxUsers) {
+  Start({"--max-users", "2"});
+  EXPECT_EQ(Request("REG a"), "200 OK");
+  EXPECT_EQ(Request("REG b"), "200 OK");
+  EXPECT_EQ(Request("REG c"), "203 REGISTRATION CLOSED");
+  EXPECT_EQ(Request("REG a"), "201 ALREADY REGISTERED");
+}
+
+TEST_F(ServerTest, AddAndDelEveryReply) {
+  Start();
+  EXPECT_EQ(Request("REG alice"), "200 OK");
+  EXPECT_EQ(Request("ADD alice bob"), "202 NO SUCH USER");
+  EXPECT_EQ(Request("ADD ghost alice"), "202 NO SUCH USER");
+  EXPECT_EQ(Request("ADD alice alice"), "202 NO SUCH USER");
+  EXPECT_EQ(Request("ADD alice b@d"), "202 NO SUCH USER");
+  EXPECT_EQ(Request("REG bob"), "200 OK");
+  EXPECT_EQ(Request("ADD alice bob"), "200 OK");
+  EXPECT_EQ(Request("add alice bob"), "201 ALREADY BUDDY");
+  EXPECT_EQ(Request("DEL bob alice"), "201 NOT A BUDDY");  // lists are one-way
+  EXPECT_EQ(Request("DEL alice bob"), "200 OK");
+  EXPECT_EQ(Request("DEL alice bob"), "201 NOT A BUDDY");
+  EXPECT_EQ(Request("DEL ghost bob"), "202 NO SUCH USER");
+}
+
+TEST_F(ServerTest, MalformedRequestsGetBadRequest) {
+  Start();
+  for (std::string line : {"", "HELLO", "REG", "REG a b", "ADD a", "ADD a b c", "DEL a",
+                           "GET alice", "SET alice ONLINE 1", "REG\talice"}) {
+    EXPECT_EQ(Request(line), "400 BAD REQUEST") << "line: " << line;
+  }
+  EXPECT_EQ(Request(std::string("REG al\0ce", 9)), "400 BAD REQUEST");
+  EXPECT_EQ(Request("REG \x1b[31malice"), "400 BAD REQUEST");
+  // 257 bytes is one too many; 256 is a legal line (with an illegal id).
+  EXPECT_EQ(Request("REG " + std::string(253, 'a')), "400 BAD REQUEST");
+  EXPECT_EQ(Request("REG " + std::string(252, 'a')), "202 INVALID USERID");
+  // The server keeps serving after all that.
+  EXPECT_EQ(Request("REG survivor"), "200 OK");
+}
+
+TEST_F(ServerTest, LineEndings) {
+  Start();
+  EXPECT_EQ(TcpExchange(server_.tcp_port, "REG crlf\r\n"), "200 OK\n");
+  // No newline, then the client's half-close: still one request.
+  EXPECT_EQ(TcpExchange(server_.tcp_port, "REG nonewline"), "200 OK\n");
+  // Only the first line counts.
+  EXPECT_EQ(TcpExchange(server_.tcp_port, "REG first\nREG second\n"), "200 OK\n");
+  EXPECT_EQ(Request("REG second"), "200 OK");
+}
+
+TEST_F(ServerTest, HugeGarbageIsRejectedWithoutBuffering) {
+  Start();
+  std::string garbage(1 << 20, '\xff');  // 1 MiB, no newline
+  std::string reply = TcpExchange(server_.tcp_port, garbage);
+  EXPECT_EQ(reply, "400 BAD REQUEST\n");
+  EXPECT_EQ(Request("REG still.here"), "200 OK");
+}
+
+TEST_F(ServerTest, SilentClientIsClosedAfterIdleTimeout) {
+  Start({"--idle-timeout", "0.3"});
+  int fd = ConnectTcp(server_.tcp_port);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(send(fd, "REG slo", 7, 0), 7);  // a partial line does not reset the clock
+  auto start = Clock::now();
+  std::string got;
+  EXPECT_TRUE(ReadUntilClosed(fd, &got, 3000));
+  auto waited = Clock::now() - start;
+  close(fd);
+  EXPECT_EQ(got, "");  // closed without a reply
+  EXPECT_GE(waited, std::chrono::milliseconds(200));
+  EXPECT_LT(waited, std::chrono::milliseconds(2000));
+}
+
+TEST_F(ServerTest, MaxConnsPausesAcceptingInsteadOfRefusing) {
+  Start({"--max-conns", "20", "--idle-timeout", "0.5"});
+  std::vector<int> idle;
+  for (int i = 0; i < 40; ++i) {
+    int fd = ConnectTcp(server_.tcp_port);  // the kernel backlog takes the extra 20
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  // A real client behind 40 idle ones is served once the idle ones time out.
+  auto start = Clock::now();
+  EXPECT_EQ(TcpRequest(server_.tcp_port, "REG patient", 5000), "200 OK");
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+  for (int fd : idle) close(fd);
+  EXPECT_TRUE(server_.process->WaitForLog("--max-conns 20 reached", 1000));
+}
+
+TEST_F(ServerTest, ManyConcurrentClientsAllAnswered) {
+  Start();
+  constexpr int kClients = 300;
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i) {
+    int fd = ConnectTcp(server_.tcp_port);
+    ASSERT_GE(fd, 0);
+    std::string line = "REG user" + std::to_string(i) + "\n";
+    ASSERT_EQ(send(fd, line.data(), line.size(), 0), static_cast<ssize_t>(line.size()));
+    fds.push_back(fd);
+  }
+  int ok = 0;
+  for (int fd : fds) {
+    std::string reply;
+    ReadUntilClosed(fd, &reply, 5000);
+    ok += reply == "200 OK\n";
+    close(fd);
+  }
+  EXPECT_EQ(ok, kClients);
+}
+
+TEST_F(ServerTest, PositionalFormCreatesTheDataDirectory) {
+  std::string data = dir_.File("data1");
+  auto p = Process::Start({BinaryPath("IM_SERVER"), "0", "0", data}, log());
+  ASSERT_TRUE(p);
+  auto port = p->WaitForLog("listening tcp [^ \\n]*:([0-9]+)", 5000);
+  ASSERT_TRUE(port);
+  EXPECT_EQ(TcpRequest(std::stoi(*port), "REG alice"), "200 OK");
+  EXPECT_EQ(access((data + "/im.db").c_str(), F_OK), 0);
+}
+
+TEST_F(ServerTest, UsageErrorsExitNonZeroWithAMessage) {
+  auto help = Process::Start({BinaryPath("IM_SERVER"), "--help"}, dir_.File("help.log"));
+  EXPECT_EQ(help->Wait(5000), 0);
+  EXPECT_NE(help->Log().find("--presence-ttl"), std::string::npos);
+  auto bad = Process::Start({BinaryPath("IM_SERVER"), "--sync", "sometimes"}, dir_.File("bad.log"));
+  EXPECT_EQ(bad->Wait(5000), 2);
+  EXPECT_NE(bad->Log().find("--sync must be full or normal"), std::string::npos);
+  auto port = Process::Start({BinaryPath("IM_SERVER"), "99999", "0", dir_.path()}, dir_.File("p.log"));
+  EXPECT_EQ(port->Wait(5000), 2);
+}
+
+TEST_F(ServerTest, PortInUseIsAStartupError) {
+  Start();
+  auto second = Process::Start({BinaryPath("IM_SERVER"), "--tcp-port",
+                                std::to_string(server_.tcp_port), "--udp-port", "0", "--db",
+                                dir_.File("other.db")},
+                               dir_.File("second.log"));
+  EXPECT_EQ(second->Wait(5000), 1);
+  EXPECT_NE(second->Log().find("address already in use"), std::string::npos) << second->Log();
+}
+
+}  // namespace
+}  // namespace im::test
