@@ -1,6 +1,8 @@
 // im-server: parse options, open the database, run the loop until a signal.
 #include <signal.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 #include <uv.h>
 
 #include "server/log.h"
@@ -30,6 +32,31 @@ void FitConnectionsToFdLimit(int* max_conns) {
   }
 }
 
+// Socket activation: systemd passes the sockets of im-server.socket as fds 3, 4, ...
+// Returns false (with a message) if what was passed is not one TCP listener and/or one
+// UDP socket.
+bool AdoptSystemdSockets(im::server::ServerOptions* options) {
+  int n = sd_listen_fds(1);  // 1: unset LISTEN_* so children don't inherit them
+  if (n < 0) {
+    IM_LOG(kError, "sd_listen_fds: %s", strerror(-n));
+    return false;
+  }
+  for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; ++fd) {
+    if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0 && options->inherited_tcp_fd < 0) {
+      options->inherited_tcp_fd = fd;
+    } else if (sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0 && options->inherited_udp_fd < 0) {
+      options->inherited_udp_fd = fd;
+    } else {
+      IM_LOG(kError, "socket activation: fd %d is neither a listening TCP socket nor a UDP socket", fd);
+      return false;
+    }
+  }
+  if (n > 0) {
+    IM_LOG(kInfo, "socket activation: %d socket(s) from systemd", n);
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,6 +66,7 @@ int main(int argc, char** argv) {
   if (int rc = ParseServerOptions(argc, argv, &options); rc != 0) return rc < 0 ? 0 : rc;
   SetLogLevel(options.quiet ? LogLevel::kWarn : LogLevel::kInfo);
   FitConnectionsToFdLimit(&options.max_conns);
+  if (!AdoptSystemdSockets(&options)) return 1;
 
   std::string error;
   auto store = Store::Open({options.db_path, options.sync_full, options.max_users}, &error);

@@ -18,6 +18,9 @@ struct ServerOptions {
   int64_t busy_timeout_ms = 5000;  // how long a write waits for a locked database; then 500
   bool sync_full = true;           // fsync every commit (survives power loss)
   bool quiet = false;              // log warnings and errors only
+  // Sockets handed over by systemd socket activation (LISTEN_FDS); -1: bind our own.
+  int inherited_tcp_fd = -1;
+  int inherited_udp_fd = -1;
 };
 
 // Parses argv. Returns 0 to run, -1 when --help was printed (exit 0), or 2 on a usage

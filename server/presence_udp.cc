@@ -32,8 +32,8 @@ PresenceUdp::PresenceUdp(uv_loop_t* loop, Store& store, GroupCommit& commit,
   udp_.data = this;
 }
 
-int PresenceUdp::Start(const sockaddr* addr) {
-  int rc = uv_udp_bind(&udp_, addr, 0);
+int PresenceUdp::Start(const sockaddr* addr, int inherited_fd) {
+  int rc = inherited_fd >= 0 ? uv_udp_open(&udp_, inherited_fd) : uv_udp_bind(&udp_, addr, 0);
   if (rc != 0) return rc;
   // A larger kernel buffer absorbs bursts of heartbeats; failure here is harmless.
   int size = 4 << 20;

@@ -29,8 +29,9 @@ class PresenceUdp {
   PresenceUdp(const PresenceUdp&) = delete;
   PresenceUdp& operator=(const PresenceUdp&) = delete;
 
-  // Binds host:port and starts receiving. On failure returns a libuv error code.
-  int Start(const sockaddr* addr);
+  // Binds host:port (or adopts an already bound socket, inherited_fd >= 0) and starts
+  // receiving. On failure returns a libuv error code.
+  int Start(const sockaddr* addr, int inherited_fd = -1);
   int LocalPort() const;
   void Close();
   const Stats& stats() const { return stats_; }

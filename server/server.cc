@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include <systemd/sd-daemon.h>
+
 #include "server/log.h"
 #include "server/session.h"
 
@@ -51,7 +53,8 @@ bool Server::Start(std::string* error) {
   }
   auto where = [&](int port) { return options_.host + ":" + std::to_string(port); };
   // EADDRINUSE may only surface at listen time (libuv defers bind errors).
-  int rc = uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&addr), 0);
+  int rc = options_.inherited_tcp_fd >= 0 ? uv_tcp_open(&listener_, options_.inherited_tcp_fd)
+                                           : uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&addr), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), kListenBacklog, OnConnection);
   if (rc != 0) {
     *error = "listen tcp " + where(options_.tcp_port) + ": " + uv_strerror(rc);
@@ -63,7 +66,7 @@ bool Server::Start(std::string* error) {
   int tcp_port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
 
   ResolveBind(options_.host, options_.udp_port, &addr);
-  rc = udp_.Start(reinterpret_cast<sockaddr*>(&addr));
+  rc = udp_.Start(reinterpret_cast<sockaddr*>(&addr), options_.inherited_udp_fd);
   if (rc != 0) {
     *error = "bind udp " + where(options_.udp_port) + ": " + uv_strerror(rc);
     return false;
@@ -77,6 +80,7 @@ bool Server::Start(std::string* error) {
   // Tests and scripts read the chosen ports from these two lines.
   LogWrite(LogLevel::kInfo, "listening tcp %s", where(tcp_port).c_str());
   LogWrite(LogLevel::kInfo, "listening udp %s", where(udp_.LocalPort()).c_str());
+  sd_notifyf(0, "READY=1\nSTATUS=serving tcp port %d, udp port %d", tcp_port, udp_.LocalPort());
   return true;
 }
 
@@ -143,6 +147,8 @@ void Server::OnSweep(uv_timer_t* timer) noexcept {
   self->idle_closed_ += idle.size();
   if (!idle.empty()) IM_LOG(kDebug, "closed %zu idle connections", idle.size());
   if (now - self->last_stats_ms_ >= kStatsIntervalMs) {
+    sd_notifyf(0, "STATUS=%zu open connections, %llu requests committed", self->sessions_.size(),
+               static_cast<unsigned long long>(self->commit_.stats().requests));
     self->last_stats_ms_ = now;
     self->LogStats("stats");
   }
@@ -178,6 +184,7 @@ void Server::OnSignal(uv_signal_t* signal, int signum) noexcept {
     return;
   }
   IM_LOG(kInfo, "signal %d: shutting down", signum);
+  sd_notify(0, "STOPPING=1");
   self->BeginShutdown();
 }
 

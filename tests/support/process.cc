@@ -36,13 +36,15 @@ TempDir::~TempDir() {
 
 std::unique_ptr<Process> Process::Start(const std::vector<std::string>& argv,
                                         const std::string& log_path,
-                                        const std::vector<std::string>& env) {
+                                        const std::vector<std::string>& env,
+                                        const std::vector<std::pair<int, int>>& fd_map) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
                                    0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  for (auto [from, to] : fd_map) posix_spawn_file_actions_adddup2(&actions, from, to);
 
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

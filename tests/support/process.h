@@ -29,10 +29,12 @@ class TempDir {
 class Process {
  public:
   // Starts argv (argv[0] is a path) with extra "NAME=value" environment entries, its
-  // output appended to log_path. Aborts the test (returns nullptr) if it cannot start.
+  // output appended to log_path, and each fd_map {from, to} duplicated as the child's fd
+  // `to` (e.g. sockets handed over as fds 3 and 4). Aborts the test (returns nullptr) if it cannot start.
   static std::unique_ptr<Process> Start(const std::vector<std::string>& argv,
                                         const std::string& log_path,
-                                        const std::vector<std::string>& env = {});
+                                        const std::vector<std::string>& env = {},
+                                        const std::vector<std::pair<int, int>>& fd_map = {});
   ~Process();  // SIGKILLs the child if it still runs
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
