@@ -34,8 +34,9 @@ bool ParseBuddyLine(std::string_view line, BuddyStatus* out) {
     return false;
   }
   out->id.assign(words[0]);
-  out->ip.assign(words[3]);
-  out->msg_port = static_cast<uint16_t>(port);
+  // An offline buddy has no address, whatever the line says.
+  out->ip.assign(out->online ? words[3] : std::string_view("unknown"));
+  out->msg_port = out->online ? static_cast<uint16_t>(port) : 0;
   return true;
 }
 

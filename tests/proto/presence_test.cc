@@ -88,6 +88,14 @@ TEST(ParseGetReply, BuddyList) {
   EXPECT_EQ(r.buddies[1].ip, "unknown");
 }
 
+TEST(ParseGetReply, OfflineBuddiesHaveNoAddress) {
+  GetReply r = ParseGetReply("bob 101 OFFLINE 10.0.0.1 99\n");  // found by the fuzzer
+  ASSERT_EQ(r.kind, GetReply::Kind::kBuddies);
+  ASSERT_EQ(r.buddies.size(), 1u);
+  EXPECT_EQ(r.buddies[0].ip, "unknown");
+  EXPECT_EQ(r.buddies[0].msg_port, 0);
+}
+
 TEST(ParseGetReply, EmptyAndErrors) {
   GetReply empty = ParseGetReply("");
   EXPECT_EQ(empty.kind, GetReply::Kind::kBuddies);
