@@ -1,0 +1,303 @@
+// im-lb in front of real im-server processes (and a test echo backend), over loopback.
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/net.h"
+#include "tests/support/process.h"
+
+namespace im::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+long StatusKib(pid_t pid, const std::string& field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
+  }
+  return -1;
+}
+
+// A blocking TCP listener on 127.0.0.1 for the tests' own backends.
+int ListenLoopback(int backlog, int* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  listen(fd, backlog);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+class LbTest : public ::testing::Test {
+ protected:
+  void StartBackends() {
+    a_ = StartServer(dir_.File("im.db"), dir_.File("a.log"));
+    b_ = StartServer(dir_.File("im.db"), dir_.File("b.log"));
+    ASSERT_GT(a_.tcp_port, 0);
+    ASSERT_GT(b_.tcp_port, 0);
+  }
+  void StartLb(const std::vector<int>& backend_ports, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {BinaryPath("IM_LB"), "--listen", "127.0.0.1:0"};
+    for (int p : backend_ports) {
+      argv.push_back("--backend");
+      argv.push_back("127.0.0.1:" + std::to_string(p));
+    }
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    lb_ = Process::Start(argv, dir_.File("lb.log"));
+    ASSERT_TRUE(lb_);
+    auto port = lb_->WaitForLog("Load Balancer running on port ([0-9]+)", 5000);
+    ASSERT_TRUE(port) << lb_->Log();
+    lb_port_ = std::stoi(*port);
+  }
+  std::string Via(const std::string& line) { return TcpRequest(lb_port_, line); }
+
+  TempDir dir_;
+  ServerHandle a_, b_;
+  std::unique_ptr<Process> lb_;
+  int lb_port_ = 0;
+};
+
+TEST_F(LbTest, AlternatesBetweenBackendsAndRepliesAsADirectRequestWould) {
+  StartBackends();
+  StartLb({a_.tcp_port, b_.tcp_port});
+  EXPECT_EQ(Via("REG alice"), "200 OK");
+  EXPECT_EQ(Via("REG alice"), "201 ALREADY REGISTERED");  // the other backend, same database
+  EXPECT_EQ(Via("REG bob"), "200 OK");
+  EXPECT_EQ(Via("ADD alice bob"), "200 OK");
+  EXPECT_EQ(Via("ADD alice bob"), "201 ALREADY BUDDY");
+  EXPECT_EQ(Via("DEL alice carol"), "201 NOT A BUDDY");
+  EXPECT_EQ(Via("HELLO"), "400 BAD REQUEST");
+  EXPECT_EQ(Via("REG b@d"), "202 INVALID USERID");
+  EXPECT_EQ(TcpRequest(a_.tcp_port, "REG bob"), "201 ALREADY REGISTERED");  // direct, same answer
+
+  auto deadline = Clock::now() + 2s;
+  while (lb_->CountLog("Connection closed") < 8 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(lb_->CountLog("Connection closed"), 8);
+  EXPECT_EQ(lb_->CountLog("New client -> backend #0"), 4);
+  EXPECT_EQ(lb_->CountLog("New client -> backend #1"), 4);
+  EXPECT_EQ(lb_->CountLog("Client connected to backend: 127.0.0.1:" + std::to_string(a_.tcp_port)), 4);
+  // Each backend's own log saw its half: requests 1, 3, 5, 7 on A and 2, 4, 6, 8 on B.
+  EXPECT_EQ(a_.process->CountLog("\"REG alice\" -> 200 OK"), 1);
+  EXPECT_EQ(b_.process->CountLog("\"REG alice\" -> 201 ALREADY REGISTERED"), 1);
+  EXPECT_EQ(a_.process->CountLog("tcp 127.0.0.1:[0-9]+ \""), 4 + 1);  // + the direct one
+  EXPECT_EQ(b_.process->CountLog("tcp 127.0.0.1:[0-9]+ \""), 4);
+}
+
+TEST_F(LbTest, Kill9OfABackendFailsNoRequestAndItRejoinsWithinTwoSeconds) {
+  StartBackends();
+  StartLb({a_.tcp_port, b_.tcp_port}, {"--check-interval", "0.2", "--quiet"});
+  int b_port = b_.tcp_port;
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(Via("REG before" + std::to_string(i)), "200 OK");
+  b_.process->Signal(SIGKILL);
+  b_.process->Wait(5000);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(Via("REG after" + std::to_string(i)), "200 OK") << "request " << i << " after the kill";
+  }
+  EXPECT_TRUE(lb_->WaitForLog("Backend #1 \\([^)]*\\) is DOWN", 1000));
+
+  auto restarted = Clock::now();
+  b_ = StartServer(dir_.File("im.db"), dir_.File("b2.log"), {}, b_port);
+  ASSERT_EQ(b_.tcp_port, b_port);
+  ASSERT_TRUE(lb_->WaitForLog("Backend #1 \\([^)]*\\) is UP again", 2000)) << lb_->Log();
+  EXPECT_LT(Clock::now() - restarted, 2s);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Via("REG back" + std::to_string(i)), "200 OK");
+  EXPECT_GE(b_.process->CountLog("\"REG back"), 4) << "the restarted backend gets its share again";
+}
+
+TEST_F(LbTest, AllBackendsDownGives503UntilTheyComeBack) {
+  StartBackends();
+  int a_port = a_.tcp_port, b_port = b_.tcp_port;
+  StartLb({a_port, b_port}, {"--check-interval", "0.2"});
+  a_.process->Signal(SIGKILL);
+  b_.process->Signal(SIGKILL);
+  a_.process->Wait(5000);
+  b_.process->Wait(5000);
+  EXPECT_EQ(Via("REG x"), "503 NO BACKEND AVAILABLE");
+  EXPECT_EQ(Via("REG x"), "503 NO BACKEND AVAILABLE");
+  a_ = StartServer(dir_.File("im.db"), dir_.File("a2.log"), {}, a_port);
+  ASSERT_TRUE(lb_->WaitForLog("Backend #0 \\([^)]*\\) is UP again", 2000));
+  EXPECT_EQ(Via("REG x"), "200 OK");
+  EXPECT_EQ(Via("REG x"), "201 ALREADY REGISTERED");
+}
+
+TEST_F(LbTest, ABackendThatNeverAcceptsTimesOutAndTheClientIsServedElsewhere) {
+  StartBackends();
+  // A listener whose accept queue is full: the kernel drops further SYNs, so a connect
+  // to it hangs rather than failing.
+  int stuck_port = 0;
+  int stuck = ListenLoopback(0, &stuck_port);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(stuck_port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(100ms);
+  StartLb({stuck_port, a_.tcp_port}, {"--connect-timeout", "0.3", "--check-interval", "5"});
+  auto start = Clock::now();
+  EXPECT_EQ(Via("REG patient"), "200 OK");
+  EXPECT_GE(Clock::now() - start, 250ms);
+  EXPECT_TRUE(lb_->WaitForLog("Backend #0 \\([^)]*\\) is DOWN: connection timed out", 1000)) << lb_->Log();
+  for (int fd : fillers) close(fd);
+  close(stuck);
+}
+
+// The echo backend for the splicing stress test: echoes every byte, half-closes on EOF.
+void EchoOne(int listen_fd) {
+  int fd = accept(listen_fd, nullptr, nullptr);
+  if (fd < 0) return;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n <= 0) break;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(fd, buf.data() + off, static_cast<size_t>(n - off));
+      if (w <= 0) {
+        close(fd);
+        return;
+      }
+      off += w;
+    }
+  }
+  shutdown(fd, SHUT_WR);
+  close(fd);
+}
+
+uint64_t Fnv1a(uint64_t h, const char* data, size_t len) {
+  for (size_t i = 0; i < len; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * 1099511628211ULL;
+  return h;
+}
+
+TEST_F(LbTest, SixtyFourMebibytesEachWayArriveIntactInBoundedMemory) {
+  int echo_port = 0;
+  int echo_fd = ListenLoopback(16, &echo_port);
+  std::thread echo(EchoOne, echo_fd);
+  StartLb({echo_port}, {"--quiet"});
+  int fd = ConnectTcp(lb_port_);
+  ASSERT_GE(fd, 0);
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  constexpr size_t kTotal = 64u << 20;
+  auto sender = std::async(std::launch::async, [fd] {
+    std::vector<char> chunk(1 << 16);
+    uint64_t h = 1469598103934665603ULL, x = 88172645463325252ULL;
+    for (size_t sent = 0; sent < kTotal; sent += chunk.size()) {
+      for (auto& c : chunk) {  // xorshift: incompressible, position-dependent bytes
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        c = static_cast<char>(x);
+      }
+      h = Fnv1a(h, chunk.data(), chunk.size());
+      for (size_t off = 0; off < chunk.size();) {
+        ssize_t w = send(fd, chunk.data() + off, chunk.size() - off, MSG_NOSIGNAL);
+        if (w <= 0) return uint64_t{0};
+        off += static_cast<size_t>(w);
+      }
+    }
+    shutdown(fd, SHUT_WR);  // half-close: the echo must still come back in full
+    return h;
+  });
+  uint64_t got_hash = 1469598103934665603ULL;
+  size_t received = 0;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n <= 0) break;
+    got_hash = Fnv1a(got_hash, buf.data(), static_cast<size_t>(n));
+    received += static_cast<size_t>(n);
+  }
+  uint64_t sent_hash = sender.get();
+  close(fd);
+  echo.join();
+  close(echo_fd);
+  EXPECT_EQ(received, kTotal);
+  EXPECT_EQ(got_hash, sent_hash);
+  long peak = StatusKib(lb_->pid(), "VmHWM:");
+  EXPECT_GT(peak, 0);
+  EXPECT_LT(peak, 64 * 1024) << "KiB peak RSS of im-lb";
+}
+
+TEST_F(LbTest, AHalfClosingClientStillGetsItsReply) {
+  StartBackends();
+  StartLb({a_.tcp_port, b_.tcp_port});
+  // TcpExchange sends the line, shuts down its write side, then reads to EOF.
+  EXPECT_EQ(TcpExchange(lb_port_, "REG halfclose\n"), "200 OK\n");
+  EXPECT_EQ(TcpExchange(lb_port_, "REG halfclose"), "201 ALREADY REGISTERED\n");  // no newline even
+}
+
+TEST_F(LbTest, ThousandsOfConcurrentShortConnectionsAllComplete) {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+  StartBackends();
+  StartLb({a_.tcp_port, b_.tcp_port}, {"--quiet"});
+  constexpr int kClients = 3000;
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i) {
+    int fd = ConnectTcp(lb_port_);
+    ASSERT_GE(fd, 0) << i;
+    std::string line = "REG c" + std::to_string(i) + "\n";
+    ASSERT_EQ(send(fd, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
+    fds.push_back(fd);
+  }
+  int ok = 0;
+  for (int fd : fds) {
+    std::string reply;
+    ReadUntilClosed(fd, &reply, 10000);
+    ok += reply == "200 OK\n";
+    close(fd);
+  }
+  EXPECT_EQ(ok, kClients);
+}
+
+TEST_F(LbTest, IdlePairsAreClosedAndSigtermDrainsThenExits) {
+  StartBackends();
+  StartLb({a_.tcp_port}, {"--idle-timeout", "0.3"});
+  int fd = ConnectTcp(lb_port_);
+  ASSERT_GE(fd, 0);
+  std::string got;
+  auto start = Clock::now();
+  EXPECT_TRUE(ReadUntilClosed(fd, &got, 3000));  // the server's own idle timeout is 5 s
+  EXPECT_LT(Clock::now() - start, 2s);
+  close(fd);
+  EXPECT_EQ(Via("REG drained"), "200 OK");
+  lb_->Signal(SIGTERM);
+  EXPECT_EQ(lb_->Wait(3000), 0);
+  EXPECT_TRUE(lb_->WaitForLog("exit: [0-9]+ connections accepted", 100)) << lb_->Log();
+}
+
+TEST_F(LbTest, UsageErrors) {
+  auto help = Process::Start({BinaryPath("IM_LB"), "--help"}, dir_.File("h.log"));
+  EXPECT_EQ(help->Wait(5000), 0);
+  EXPECT_NE(help->Log().find("--backend"), std::string::npos);
+  auto bad = Process::Start({BinaryPath("IM_LB"), "--backend", "127.0.0.1:99999"}, dir_.File("b.log"));
+  EXPECT_EQ(bad->Wait(5000), 2);
+  EXPECT_NE(bad->Log().find("bad port"), std::string::npos) << bad->Log();
+}
+
+}  // namespace
+}  // namespace im::test
