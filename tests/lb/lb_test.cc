@@ -220,6 +220,9 @@ TEST_F(LbTest, SixtyFourMebibytesEachWayArriveIntactInBoundedMemory) {
     shutdown(fd, SHUT_WR);  // half-close: the echo must still come back in full
     return h;
   });
+  // A slow reader: for half a second nothing is read, so without backpressure the
+  // balancer would have to hold everything the sender pushes meanwhile.
+  std::this_thread::sleep_for(500ms);
   uint64_t got_hash = 1469598103934665603ULL;
   size_t received = 0;
   std::vector<char> buf(1 << 16);
