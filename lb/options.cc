@@ -1,5 +1,7 @@
 #include "lb/options.h"
 
+#include "proto/address.h"
+
 #include <netdb.h>
 #include <uv.h>
 
@@ -11,38 +13,24 @@ namespace im::lb {
 
 bool ResolveHostPort(const std::string& text, const std::string& default_host,
                      sockaddr_storage* addr, std::string* error) {
-  std::string host = default_host, port = text;
-  if (!text.empty() && text[0] == '[') {
-    size_t close = text.find("]:");
-    if (close == std::string::npos) {
-      *error = "bad address " + text + " (want [V6ADDR]:PORT)";
-      return false;
-    }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else if (size_t colon = text.rfind(':'); colon != std::string::npos) {
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  char* end = nullptr;
-  long value = std::strtol(port.c_str(), &end, 10);
-  if (port.empty() || *end != '\0' || value < 0 || value > 65535) {
-    *error = "bad port in " + text;
+  proto::HostPort hp;
+  if (!proto::SplitHostPort(text, default_host, &hp)) {
+    *error = "bad address " + text + " (want HOST:PORT, [V6ADDR]:PORT or PORT, port 0-65535)";
     return false;
   }
   std::memset(addr, 0, sizeof *addr);
-  int p = static_cast<int>(value);
-  if (uv_ip4_addr(host.c_str(), p, reinterpret_cast<sockaddr_in*>(addr)) == 0) return true;
-  if (uv_ip6_addr(host.c_str(), p, reinterpret_cast<sockaddr_in6*>(addr)) == 0) return true;
+  int port = static_cast<int>(hp.port);
+  if (uv_ip4_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in*>(addr)) == 0) return true;
+  if (uv_ip6_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in6*>(addr)) == 0) return true;
   addrinfo hints{}, *res = nullptr;
   hints.ai_socktype = SOCK_STREAM;
-  if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0) {
-    *error = "cannot resolve " + host + ": " + gai_strerror(rc);
+  if (int rc = getaddrinfo(hp.host.c_str(), nullptr, &hints, &res); rc != 0) {
+    *error = "cannot resolve " + hp.host + ": " + gai_strerror(rc);
     return false;
   }
   std::memcpy(addr, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
-  reinterpret_cast<sockaddr_in*>(addr)->sin_port = htons(static_cast<uint16_t>(p));  // v4 and v6 alike
+  reinterpret_cast<sockaddr_in*>(addr)->sin_port = htons(static_cast<uint16_t>(port));  // v4 and v6 alike
   return true;
 }
 
@@ -71,13 +59,13 @@ int ParseLbOptions(int argc, char** argv, LbOptions* out) {
     std::string error;
     sockaddr_storage listen{};
     std::string listen_text = result["listen"].as<std::string>();
-    if (!ResolveHostPort(listen_text, "0.0.0.0", &listen, &error)) throw std::invalid_argument(error);
-    size_t colon = listen_text.rfind(':');
-    out->listen_host = colon == std::string::npos ? "0.0.0.0" : listen_text.substr(0, colon);
-    if (!out->listen_host.empty() && out->listen_host[0] == '[') {
-      out->listen_host = out->listen_host.substr(1, out->listen_host.size() - 2);
+    proto::HostPort listen_at;
+    if (!proto::SplitHostPort(listen_text, "0.0.0.0", &listen_at) ||
+        !ResolveHostPort(listen_text, "0.0.0.0", &listen, &error)) {
+      throw std::invalid_argument(error.empty() ? "bad --listen " + listen_text : error);
     }
-    out->listen_port = std::stoi(colon == std::string::npos ? listen_text : listen_text.substr(colon + 1));
+    out->listen_host = listen_at.host;
+    out->listen_port = static_cast<int>(listen_at.port);
     std::vector<std::string> names = {"127.0.0.1:5001", "127.0.0.1:5002"};
     if (result.count("backend")) names = result["backend"].as<std::vector<std::string>>();
     for (const auto& name : names) {

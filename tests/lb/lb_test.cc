@@ -299,7 +299,7 @@ TEST_F(LbTest, UsageErrors) {
   EXPECT_NE(help->Log().find("--backend"), std::string::npos);
   auto bad = Process::Start({BinaryPath("IM_LB"), "--backend", "127.0.0.1:99999"}, dir_.File("b.log"));
   EXPECT_EQ(bad->Wait(5000), 2);
-  EXPECT_NE(bad->Log().find("bad port"), std::string::npos) << bad->Log();
+  EXPECT_NE(bad->Log().find("bad address"), std::string::npos) << bad->Log();
 }
 
 }  // namespace
