@@ -1,0 +1,68 @@
+#include "client/options.h"
+
+#include <uv.h>
+
+#include <cxxopts.hpp>
+#include <iostream>
+
+#include "proto/address.h"
+
+namespace im::client {
+
+bool ParseAddress(const std::string& text, sockaddr_storage* addr) {
+  proto::HostPort hp;
+  if (!proto::SplitHostPort(text, "127.0.0.1", &hp)) return false;
+  if (hp.host == "localhost") hp.host = "127.0.0.1";  // no blocking name lookups
+  int port = static_cast<int>(hp.port);
+  return uv_ip4_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in*>(addr)) == 0 ||
+         uv_ip6_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in6*>(addr)) == 0;
+}
+
+int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
+  cxxopts::Options options(
+      "im-client",
+      "Instant-messaging client: log in, keep your buddies' presence, chat peer to peer.\n"
+      "  im-client [options]                    interactive\n"
+      "  im-client [options] reg ID             one request, reply printed as-is\n"
+      "  im-client [options] add|del ID BUDDY\n"
+      "  im-client [options] get ID\n"
+      "  im-client [options] set ID ONLINE|OFFLINE PORT");
+  // clang-format off
+  options.add_options()
+    ("user", "Your user id (asked for if missing)", cxxopts::value<std::string>())
+    ("server", "Accounts server or balancer, HOST:PORT (TCP)", cxxopts::value<std::string>()->default_value(out->server))
+    ("presence", "Presence server, HOST:PORT (UDP)", cxxopts::value<std::string>()->default_value(out->presence))
+    ("msg-port", "TCP port for incoming chats (0: any free port)", cxxopts::value<int>()->default_value("0"))
+    ("interval", "Seconds between presence updates", cxxopts::value<double>()->default_value("2"))
+    ("timeout", "Seconds to wait for a server or a peer", cxxopts::value<double>()->default_value("5"))
+    ("h,help", "Show this help")
+    ("command", "", cxxopts::value<std::vector<std::string>>());
+  // clang-format on
+  options.parse_positional({"command"});
+  options.positional_help("[COMMAND ARGS...]");
+  try {
+    auto result = options.parse(argc, argv);
+    if (result.count("help")) {
+      std::cout << options.help({""}) << std::endl;
+      return -1;
+    }
+    if (result.count("user")) out->user = result["user"].as<std::string>();
+    out->server = result["server"].as<std::string>();
+    out->presence = result["presence"].as<std::string>();
+    if (!ParseAddress(out->server, &out->server_addr)) throw std::invalid_argument("bad --server " + out->server);
+    if (!ParseAddress(out->presence, &out->presence_addr)) throw std::invalid_argument("bad --presence " + out->presence);
+    out->msg_port = result["msg-port"].as<int>();
+    if (out->msg_port < 0 || out->msg_port > 65535) throw std::invalid_argument("--msg-port must be 0 to 65535");
+    double interval = result["interval"].as<double>(), timeout = result["timeout"].as<double>();
+    if (interval < 0.05 || timeout <= 0) throw std::invalid_argument("--interval must be at least 0.05 s and --timeout positive");
+    out->interval_ms = static_cast<uint64_t>(interval * 1000 + 0.5);
+    out->timeout_ms = static_cast<uint64_t>(timeout * 1000 + 0.5);
+    if (result.count("command")) out->command = result["command"].as<std::vector<std::string>>();
+  } catch (const std::exception& e) {
+    std::cerr << "im-client: " << e.what() << "\n(try im-client --help)" << std::endl;
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace im::client

@@ -1,0 +1,30 @@
+// im-client's command line: the interactive client's options and the one-shot commands.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace im::client {
+
+struct ClientOptions {
+  std::string user;                      // empty: ask
+  std::string server = "127.0.0.1:1234";     // accounts (TCP): the balancer by default
+  std::string presence = "127.0.0.1:1235";   // presence (UDP)
+  sockaddr_storage server_addr{};
+  sockaddr_storage presence_addr{};
+  int msg_port = 0;                      // chat listener; 0 picks a free port
+  uint64_t interval_ms = 2000;           // SET + GET period
+  uint64_t timeout_ms = 5000;            // account requests, chat handshakes, one-shot GET
+  std::vector<std::string> command;      // a one-shot command ("reg alice"), or empty
+};
+
+// Returns 0 to run, -1 after --help (exit 0), 2 on a usage error (printed).
+int ParseClientOptions(int argc, char** argv, ClientOptions* options);
+
+// Numeric "HOST:PORT" (or "localhost:PORT") to an address.
+bool ParseAddress(const std::string& text, sockaddr_storage* addr);
+
+}  // namespace im::client

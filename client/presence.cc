@@ -1,0 +1,100 @@
+#include "client/presence.h"
+
+#include <cstring>
+
+namespace im::client {
+
+Presence::Presence(uv_loop_t* loop, Owner& owner, const sockaddr* server, std::string me, uint64_t interval_ms)
+    : loop_(loop), owner_(owner), me_(std::move(me)), interval_ms_(interval_ms) {
+  std::memcpy(&server_, server, server->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  uv_udp_init(loop_, &udp_);
+  udp_.data = this;
+  uv_timer_init(loop_, &timer_);
+  timer_.data = this;
+}
+
+int Presence::Start(uint16_t msg_port) {
+  msg_port_ = msg_port;
+  sockaddr_storage any{};
+  if (server_.ss_family == AF_INET6) {
+    uv_ip6_addr("::", 0, reinterpret_cast<sockaddr_in6*>(&any));
+  } else {
+    uv_ip4_addr("0.0.0.0", 0, reinterpret_cast<sockaddr_in*>(&any));
+  }
+  int rc = uv_udp_bind(&udp_, reinterpret_cast<sockaddr*>(&any), 0);
+  if (rc == 0) {
+    rc = uv_udp_recv_start(
+        &udp_,
+        [](uv_handle_t* h, size_t, uv_buf_t* b) {
+          auto* self = static_cast<Presence*>(h->data);
+          *b = uv_buf_init(self->recv_buf_, sizeof self->recv_buf_);
+        },
+        OnRecv);
+  }
+  if (rc != 0) return rc;
+  started_ = true;
+  uv_timer_start(&timer_, OnTimer, 0, interval_ms_);  // the first SET goes out at once
+  return 0;
+}
+
+void Presence::OnTimer(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Presence*>(timer->data);
+  self->Send(proto::FormatSet(self->me_, true, self->msg_port_));
+  self->Send(proto::FormatGet(self->me_));
+}
+
+void Presence::AskNow() {
+  if (started_) Send(proto::FormatGet(me_));
+}
+
+void Presence::SendOffline() {
+  if (started_) Send(proto::FormatSet(me_, false, 0));
+}
+
+void Presence::Send(const std::string& datagram) {
+  // A datagram this small goes out at once or not at all; a lost one is repaired by the
+  // next interval, so nothing is queued.
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(datagram.data()), static_cast<unsigned>(datagram.size()));
+  uv_udp_try_send(&udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&server_));
+}
+
+void Presence::OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                      unsigned flags) noexcept {
+  auto* self = static_cast<Presence*>(udp->data);
+  if (nread < 0 || addr == nullptr || (flags & UV_UDP_PARTIAL)) return;
+  self->OnReply(std::string_view(buf->base, static_cast<size_t>(nread)));
+}
+
+void Presence::OnReply(std::string_view datagram) {
+  proto::GetReply reply = proto::ParseGetReply(datagram);
+  if (reply.kind != proto::GetReply::Kind::kBuddies) return;  // errors: ask again next time
+  for (const auto& now : reply.buddies) {
+    const proto::BuddyStatus* before = Find(now.id);
+    bool changed = before == nullptr
+                       ? now.online  // a new buddy is news only if online
+                       : before->online != now.online ||
+                             (now.online && (before->ip != now.ip || before->msg_port != now.msg_port));
+    if (changed) owner_.OnBuddyChanged(now);
+  }
+  buddies_ = std::move(reply.buddies);
+  have_list_ = true;
+}
+
+void Presence::Forget(const std::string& id) {
+  std::erase_if(buddies_, [&](const proto::BuddyStatus& b) { return b.id == id; });
+}
+
+const proto::BuddyStatus* Presence::Find(const std::string& id) const {
+  for (const auto& b : buddies_) {
+    if (b.id == id) return &b;
+  }
+  return nullptr;
+}
+
+void Presence::Close() {
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&udp_))) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);  // members of a long-lived object
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+}
+
+}  // namespace im::client

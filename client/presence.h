@@ -1,0 +1,62 @@
+// The client's presence: every interval it sends "SET <me> ONLINE <msgport>" and
+// "GET <me>" over one UDP socket, keeps the latest buddy list, and tells its owner when a
+// buddy's state changes. UDP may lose either; the next interval repairs it. Loop thread
+// only; the object must outlive uv_run.
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+#include <vector>
+
+#include "proto/presence.h"
+
+namespace im::client {
+
+class Presence {
+ public:
+  class Owner {
+   public:
+    // A buddy went online (or moved), or offline.
+    virtual void OnBuddyChanged(const proto::BuddyStatus& buddy) = 0;
+   protected:
+    ~Owner() = default;
+  };
+
+  Presence(uv_loop_t* loop, Owner& owner, const sockaddr* server, std::string me, uint64_t interval_ms);
+  Presence(const Presence&) = delete;
+  Presence& operator=(const Presence&) = delete;
+
+  // Binds an ephemeral UDP port, sends the first SET and GET now, then every interval.
+  int Start(uint16_t msg_port);
+  void AskNow();         // an extra GET, e.g. right after ADD/DEL
+  void SendOffline();    // "SET <me> OFFLINE 0", at once
+  void Forget(const std::string& id);  // after a DEL: gone from the list at once
+  void Close();
+
+  bool have_list() const { return have_list_; }
+  const std::vector<proto::BuddyStatus>& buddies() const { return buddies_; }
+  const proto::BuddyStatus* Find(const std::string& id) const;
+
+ private:
+  static void OnTimer(uv_timer_t* timer) noexcept;
+  static void OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                     unsigned flags) noexcept;
+  void Send(const std::string& datagram);
+  void OnReply(std::string_view datagram);
+
+  uv_loop_t* loop_;
+  Owner& owner_;
+  sockaddr_storage server_{};
+  std::string me_;
+  uint64_t interval_ms_;
+  uint16_t msg_port_ = 0;
+  uv_udp_t udp_;
+  uv_timer_t timer_;
+  bool started_ = false;
+  bool have_list_ = false;
+  std::vector<proto::BuddyStatus> buddies_;  // sorted by id, from the latest GET
+  char recv_buf_[65536];
+};
+
+}  // namespace im::client
