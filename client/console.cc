@@ -118,6 +118,7 @@ void Console::DeliverPipedLines() {
   while (!paused_ && !closed_) {
     switch (piped_.Next(&line)) {
       case proto::LineBuffer::Result::kLine:
+        Write("> " + line + "\n");  // a transcript shows what was typed, as a terminal would
         handler_.OnLine(line);
         continue;
       case proto::LineBuffer::Result::kTooLong:
@@ -132,6 +133,7 @@ void Console::DeliverPipedLines() {
       if (!piped_.Pending().empty()) {
         std::string last(piped_.Pending());
         piped_.Clear();
+        Write("> " + last + "\n");
         handler_.OnLine(last);
         continue;
       }

@@ -4,7 +4,8 @@
 // On a terminal, stdin is put in raw mode and the console keeps the line being typed
 // itself, so an asynchronous line (a buddy came online, a chat message) is printed on a
 // line of its own and the prompt and the half-typed input are redrawn after it. On a pipe
-// or a file there is no prompt: lines in, lines out, for scripts and tests.
+// or a file there is no prompt: lines in, lines out (each input line echoed as "> line"
+// so a transcript reads like the screen), for scripts and tests.
 // Loop thread only; the object must outlive uv_run.
 #pragma once
 

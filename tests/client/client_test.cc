@@ -1,0 +1,303 @@
+// im-client driven as a user would: through a pipe and through a pseudo-terminal, against
+// a real im-server on loopback.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/net.h"
+#include "tests/support/process.h"
+
+namespace im::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A client whose stdin is a pipe (or a terminal) the test writes to.
+class ClientProc {
+ public:
+  ClientProc(const std::vector<std::string>& args, const std::string& log, bool pty = false) {
+    int child_end = -1;
+    if (pty) {
+      master_ = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+      grantpt(master_);
+      unlockpt(master_);
+      child_end = open(ptsname(master_), O_RDWR | O_NOCTTY | O_CLOEXEC);
+      write_fd_ = master_;
+    } else {
+      int fds[2];
+      // Close-on-exec: no child may hold the write end, or end of input never comes.
+      if (pipe2(fds, O_CLOEXEC) != 0) ADD_FAILURE() << "pipe";
+      child_end = fds[0];
+      write_fd_ = fds[1];
+    }
+    std::vector<std::string> argv = {BinaryPath("IM_CLIENT")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    process_ = Process::Start(argv, log, {}, {{child_end, 0}});
+    close(child_end);
+  }
+  ~ClientProc() {
+    if (write_fd_ >= 0) close(write_fd_);
+  }
+  void Type(const std::string& text) { ASSERT_EQ(write(write_fd_, text.data(), text.size()), static_cast<ssize_t>(text.size())); }
+  void Line(const std::string& line) { Type(line + "\n"); }
+  void CloseInput() {
+    close(write_fd_);
+    write_fd_ = -1;
+  }
+  bool Saw(const std::string& text, int timeout_ms = 3000) { return process_->WaitForLog(Escape(text), timeout_ms).has_value(); }
+  Process& process() { return *process_; }
+
+  static std::string Escape(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (std::string("\\^$.|?*+()[]{}").find(c) != std::string::npos) out += '\\';
+      out += c;
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<Process> process_;
+  int master_ = -1;
+  int write_fd_ = -1;
+};
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = StartServer(dir_.File("im.db"), dir_.File("server.log"), {"--presence-ttl", "1"});
+    ASSERT_GT(server_.tcp_port, 0);
+  }
+  std::vector<std::string> Args(const std::string& user = "") {
+    std::vector<std::string> args = {"--server", "127.0.0.1:" + std::to_string(server_.tcp_port), "--presence",
+                                     "127.0.0.1:" + std::to_string(server_.udp_port), "--interval", "0.1",
+                                     "--timeout", "1"};
+    if (!user.empty()) {
+      args.push_back("--user");
+      args.push_back(user);
+    }
+    return args;
+  }
+  std::unique_ptr<ClientProc> Client(const std::string& user, bool pty = false) {
+    auto c = std::make_unique<ClientProc>(Args(user), dir_.File(user + std::to_string(count_++) + ".log"), pty);
+    return c;
+  }
+  // Runs a one-shot command; returns {exit code, output}.
+  std::pair<int, std::string> OneShot(const std::vector<std::string>& cmd) {
+    std::vector<std::string> argv = {BinaryPath("IM_CLIENT")};
+    auto args = Args();
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    std::string log = dir_.File("oneshot" + std::to_string(count_++) + ".log");
+    auto p = Process::Start(argv, log);
+    int rc = p->Wait(5000);
+    return {rc, p->Log()};
+  }
+
+  TempDir dir_;
+  ServerHandle server_;
+  int count_ = 0;
+};
+
+TEST_F(ClientTest, RegistersThenWelcomesBack) {
+  {
+    auto alice = Client("alice");
+    EXPECT_TRUE(alice->Saw("Registered as alice (200 OK)"));
+    alice->Line("quit");
+    EXPECT_EQ(alice->process().Wait(3000), 0);
+  }
+  auto again = Client("alice");
+  EXPECT_TRUE(again->Saw("Welcome back, alice (201 ALREADY REGISTERED)"));
+  again->CloseInput();  // end of input quits cleanly
+  EXPECT_EQ(again->process().Wait(3000), 0);
+  EXPECT_TRUE(again->Saw("Goodbye, alice."));
+}
+
+TEST_F(ClientTest, AsksForTheUserIdAndRejectsABadOne) {
+  auto c = std::make_unique<ClientProc>(Args(), dir_.File("ask.log"));
+  c->Line("b@d!");
+  EXPECT_TRUE(c->Saw("\"b@d!\" is not a valid user id"));
+  EXPECT_EQ(c->process().Wait(3000), 2);  // not a terminal: no second chance
+}
+
+TEST_F(ClientTest, ServerDownAtStartIsAClearErrorNotAHang) {
+  server_.process->Signal(SIGKILL);
+  server_.process->Wait(3000);
+  auto c = Client("alice");
+  EXPECT_TRUE(c->Saw("cannot reach server 127.0.0.1:" + std::to_string(server_.tcp_port) + ": connection refused"));
+  EXPECT_EQ(c->process().Wait(3000), 1);
+}
+
+TEST_F(ClientTest, EveryCommandAnswersInWords) {
+  auto alice = Client("alice");
+  ASSERT_TRUE(alice->Saw("Registered as alice"));
+  alice->Line("add bob");
+  EXPECT_TRUE(alice->Saw("bob is not registered (202 NO SUCH USER)"));
+  ASSERT_EQ(TcpRequest(server_.tcp_port, "REG bob"), "200 OK");
+  alice->Line("1");  // the numbered menu asks for the id
+  alice->Line("bob");
+  EXPECT_TRUE(alice->Saw("bob added (200 OK)"));
+  alice->Line("add bob");
+  EXPECT_TRUE(alice->Saw("bob is already your buddy (201 ALREADY BUDDY)"));
+  alice->Line("add alice");
+  EXPECT_TRUE(alice->Saw("you cannot add yourself"));
+  alice->Line("del carol");
+  EXPECT_TRUE(alice->Saw("carol is not your buddy (201 NOT A BUDDY)"));
+  alice->Line("list");
+  EXPECT_TRUE(alice->Saw("  bob         OFFLINE"));
+  alice->Line("chat bob");
+  EXPECT_TRUE(alice->Saw("bob is OFFLINE: cannot chat"));
+  alice->Line("chat zed");
+  EXPECT_TRUE(alice->Saw("zed is not your buddy"));
+  alice->Line("2 bob");
+  EXPECT_TRUE(alice->Saw("bob deleted (200 OK)"));
+  alice->Line("list");
+  EXPECT_TRUE(alice->Saw("no buddies yet"));
+  alice->Line("frobnicate");
+  EXPECT_TRUE(alice->Saw("unknown command: frobnicate (type help)"));
+  alice->Line("help");
+  EXPECT_EQ(alice->process().CountLog("1\\) add buddy"), 2);
+  alice->Line("6");
+  EXPECT_EQ(alice->process().Wait(3000), 0);
+}
+
+TEST_F(ClientTest, BuddyStateChangesAndQuitSendsOffline) {
+  ASSERT_EQ(TcpRequest(server_.tcp_port, "REG alice"), "200 OK");
+  auto bob = Client("bob");
+  ASSERT_TRUE(bob->Saw("Registered as bob"));
+  bob->Line("add alice");
+  ASSERT_TRUE(bob->Saw("alice added"));
+  auto alice = Client("alice");
+  EXPECT_TRUE(bob->Saw("alice is now ONLINE at 127.0.0.1:"));
+  alice->Line("quit");
+  EXPECT_EQ(alice->process().Wait(3000), 0);
+  // OFFLINE arrives with the quit, well before the 1 s ttl could expire it.
+  auto quit_at = std::chrono::steady_clock::now();
+  EXPECT_TRUE(bob->Saw("alice is now OFFLINE", 3000));
+  EXPECT_LT(std::chrono::steady_clock::now() - quit_at, 900ms);
+  auto [rc, out] = OneShot({"get", "bob"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(out, "alice 101 OFFLINE unknown 0\n");
+}
+
+TEST_F(ClientTest, ChatBothWaysBusyForASecondCallerAndAPeerVanishing) {
+  for (const char* id : {"alice", "bob", "carol"}) ASSERT_EQ(TcpRequest(server_.tcp_port, std::string("REG ") + id), "200 OK");
+  for (const char* pair : {"ADD alice bob", "ADD carol bob", "ADD bob alice"}) ASSERT_EQ(TcpRequest(server_.tcp_port, pair), "200 OK");
+  auto bob = Client("bob");
+  auto alice = Client("alice");
+  auto carol = Client("carol");
+  ASSERT_TRUE(alice->Saw("bob is now ONLINE"));
+  ASSERT_TRUE(carol->Saw("bob is now ONLINE"));
+  alice->Line("chat bob");
+  ASSERT_TRUE(alice->Saw("Chatting with bob: type to send, q to end"));
+  ASSERT_TRUE(bob->Saw("alice wants to chat: type to reply, q to end"));
+  alice->Line("Hello buddy!");
+  EXPECT_TRUE(bob->Saw("alice: Hello buddy!"));
+  bob->Line("Nice to meet you buddy!");
+  EXPECT_TRUE(alice->Saw("bob: Nice to meet you buddy!"));
+
+  carol->Line("chat bob");
+  EXPECT_TRUE(carol->Saw("bob is busy in another chat"));
+  EXPECT_TRUE(bob->Saw("carol tried to chat with you (you are busy)"));
+
+  alice->process().Signal(SIGKILL);  // alice vanishes mid-chat
+  EXPECT_TRUE(bob->Saw("chat ended: alice disconnected"));
+  bob->Line("list");  // back at the menu
+  EXPECT_TRUE(bob->Saw("Buddies:"));
+  carol->Line("quit");
+  bob->Line("quit");
+  EXPECT_EQ(carol->process().Wait(3000), 0);
+  EXPECT_EQ(bob->process().Wait(3000), 0);
+}
+
+TEST_F(ClientTest, QEndsTheChatOnBothSides) {
+  for (const char* l : {"REG alice", "REG bob", "ADD alice bob"}) ASSERT_EQ(TcpRequest(server_.tcp_port, l), "200 OK");
+  auto bob = Client("bob");
+  auto alice = Client("alice");
+  ASSERT_TRUE(alice->Saw("bob is now ONLINE"));
+  alice->Line("chat bob");
+  ASSERT_TRUE(bob->Saw("alice wants to chat"));
+  bob->Line("q");
+  EXPECT_TRUE(bob->Saw("chat with alice ended"));
+  EXPECT_TRUE(alice->Saw("bob left the chat"));
+  alice->Line("quit");
+  bob->Line("quit");
+  EXPECT_EQ(alice->process().Wait(3000), 0);
+  EXPECT_EQ(bob->process().Wait(3000), 0);
+}
+
+TEST_F(ClientTest, APeerThatNeverAnswersHelloTimesOut) {
+  for (const char* l : {"REG alice", "REG mute", "ADD alice mute"}) ASSERT_EQ(TcpRequest(server_.tcp_port, l), "200 OK");
+  // "mute" is online at a port where something listens but never speaks.
+  int mute_port = 0;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  listen(fd, 4);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  mute_port = ntohs(addr.sin_port);
+  UdpClient mute;
+  auto alice = Client("alice");
+  for (int i = 0; i < 30 && !alice->process().WaitForLog("mute is now ONLINE", 100); ++i) {
+    mute.Send(server_.udp_port, "SET mute ONLINE " + std::to_string(mute_port));
+  }
+  ASSERT_TRUE(alice->Saw("mute is now ONLINE"));
+  alice->Line("chat mute");
+  EXPECT_TRUE(alice->Saw("mute did not answer (timeout)", 3000));
+  alice->Line("quit");
+  EXPECT_EQ(alice->process().Wait(3000), 0);
+  close(fd);
+}
+
+TEST_F(ClientTest, OneShotCommandsPrintTheReplyAndSetTheExitCode) {
+  EXPECT_EQ(OneShot({"reg", "alice"}), std::make_pair(0, std::string("200 OK\n")));
+  EXPECT_EQ(OneShot({"reg", "alice"}), std::make_pair(1, std::string("201 ALREADY REGISTERED\n")));
+  EXPECT_EQ(OneShot({"reg", "bob"}).first, 0);
+  EXPECT_EQ(OneShot({"add", "alice", "bob"}), std::make_pair(0, std::string("200 OK\n")));
+  EXPECT_EQ(OneShot({"add", "alice", "zed"}), std::make_pair(1, std::string("202 NO SUCH USER\n")));
+  EXPECT_EQ(OneShot({"set", "bob", "ONLINE", "4242"}).first, 0);
+  std::string want = "bob 100 ONLINE 127.0.0.1 4242\n";
+  std::pair<int, std::string> got;
+  for (int i = 0; i < 20 && got.second != want; ++i) got = OneShot({"get", "alice"});
+  EXPECT_EQ(got, std::make_pair(0, want));
+  EXPECT_EQ(OneShot({"get", "nobody"}), std::make_pair(1, std::string("202 NO SUCH USER\n")));
+  EXPECT_EQ(OneShot({"del", "alice", "bob"}), std::make_pair(0, std::string("200 OK\n")));
+  EXPECT_EQ(OneShot({"del", "alice", "bob"}), std::make_pair(1, std::string("201 NOT A BUDDY\n")));
+  EXPECT_EQ(OneShot({"frob"}).first, 2);
+  EXPECT_EQ(OneShot({"set", "bob", "ONLINE", "notaport"}).first, 2);
+}
+
+TEST_F(ClientTest, OnATerminalAsyncLinesNeverGarbleTheLineBeingTyped) {
+  for (const char* l : {"REG alice", "REG bob", "ADD alice bob", "ADD bob alice"}) ASSERT_EQ(TcpRequest(server_.tcp_port, l), "200 OK");
+  auto alice = Client("alice", /*pty=*/true);
+  ASSERT_TRUE(alice->Saw("Welcome back, alice"));
+  ASSERT_TRUE(alice->Saw("alice> "));
+  alice->Type("li");  // half a command, not yet entered
+  std::this_thread::sleep_for(200ms);
+  auto bob = Client("bob");
+  // The notice goes on a line of its own, then the prompt and the typed text come back.
+  EXPECT_TRUE(alice->Saw("\r\x1b[Kbob is now ONLINE at 127.0.0.1:"));
+  EXPECT_TRUE(alice->process().WaitForLog("bob is now ONLINE at 127\\.0\\.0\\.1:[0-9]+\r\nalice> li", 3000));
+  alice->Type("st\r");  // finish the word: "list"
+  EXPECT_TRUE(alice->Saw("Buddies:"));
+  alice->Type("\x03");  // Ctrl-C quits cleanly and says OFFLINE
+  EXPECT_EQ(alice->process().Wait(3000), 0);
+  EXPECT_TRUE(bob->Saw("alice is now OFFLINE"));
+  bob->Line("quit");
+  EXPECT_EQ(bob->process().Wait(3000), 0);
+}
+
+}  // namespace
+}  // namespace im::test
