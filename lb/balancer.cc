@@ -73,7 +73,11 @@ void Balancer::OnConnection(uv_stream_t* listener, int status) noexcept {
   }
   if (self->draining_) return;
   if (self->splices_.size() >= static_cast<size_t>(self->options_.max_conns)) {
-    if (!self->accept_paused_) LbLog("--max-conns %d reached; accepting paused", self->options_.max_conns);
+    // Under sustained overload this happens once per closed pair: say it now and then.
+    if (!self->accept_paused_ && self->pauses_++ % 1000 == 0) {
+      LbLog("--max-conns %d reached; accepting paused (%llu times so far)", self->options_.max_conns,
+            static_cast<unsigned long long>(self->pauses_));
+    }
     self->accept_paused_ = true;  // the connection waits in libuv until a pair closes
     return;
   }

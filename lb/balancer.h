@@ -68,7 +68,7 @@ class Balancer {
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Splice*> splices_;  // every live pair, by id
   std::vector<HealthProbe*> probes_;               // per backend: the probe in flight, or null
-  uint64_t accepted_ = 0, rejected_ = 0, accept_errors_ = 0;
+  uint64_t accepted_ = 0, rejected_ = 0, accept_errors_ = 0, pauses_ = 0;
   char read_buf_[65536];  // scratch for every read: reads are synchronous on the loop
 };
 

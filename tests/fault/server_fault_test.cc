@@ -33,13 +33,6 @@ long RssKib(pid_t pid, const char* field = "VmRSS:") {
   return -1;
 }
 
-void RaiseFdLimit() {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-}
-
 class FaultTest : public ServerTest {};
 
 TEST_F(FaultTest, Kill9MidStormLosesNoAcknowledgedWriteAndAppliesNoFailedOne) {

@@ -252,10 +252,7 @@ TEST_F(LbTest, AHalfClosingClientStillGetsItsReply) {
 }
 
 TEST_F(LbTest, ThousandsOfConcurrentShortConnectionsAllComplete) {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
+  RaiseFdLimit();
   StartBackends();
   StartLb({a_.tcp_port, b_.tcp_port}, {"--quiet"});
   constexpr int kClients = 3000;

@@ -58,6 +58,10 @@ class Process {
   std::optional<int> status_;
 };
 
+// Raises this process's descriptor limit to the hard limit (tests that open thousands of
+// connections).
+void RaiseFdLimit();
+
 // Path of a built binary, from the environment variable meson sets (IM_SERVER, ...).
 std::string BinaryPath(const char* env_name);
 

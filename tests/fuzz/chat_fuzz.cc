@@ -1,0 +1,33 @@
+// Fuzzes what a client parses from a chat peer (framing, then ParseChatLine) and from its
+// command line (SplitHostPort). Properties: a parsed HELLO or MSG formats back to a line
+// that parses the same; shown text never holds a control byte.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "proto/address.h"
+#include "proto/chat.h"
+#include "proto/line.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  im::proto::LineBuffer buffer(im::proto::kMaxChatLineBytes);
+  buffer.Append(bytes);
+  std::string line;
+  while (buffer.Next(&line) == im::proto::LineBuffer::Result::kLine) {
+    im::proto::ChatLine chat = im::proto::ParseChatLine(line);
+    if (chat.kind == im::proto::ChatKind::kHello || chat.kind == im::proto::ChatKind::kMessage) {
+      std::string again = chat.kind == im::proto::ChatKind::kHello ? im::proto::FormatHello(chat.arg)
+                                                                   : im::proto::FormatMessage(chat.arg);
+      again.pop_back();
+      im::proto::ChatLine back = im::proto::ParseChatLine(again);
+      if (back.kind != chat.kind || back.arg != chat.arg) abort();
+    }
+    for (char c : im::proto::Printable(chat.arg)) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) abort();
+    }
+  }
+  im::proto::HostPort hp;
+  if (im::proto::SplitHostPort(bytes, "127.0.0.1", &hp) && (hp.port > 65535 || hp.host.empty())) abort();
+  return 0;
+}
