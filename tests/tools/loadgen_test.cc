@@ -2,7 +2,11 @@
 // server): checks counts and that replies were validated, never speed.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <regex>
+#include <thread>
 
 #include "tests/support/process.h"
 
@@ -25,16 +29,29 @@ class LoadgenTest : public ::testing::Test {
     server_ = StartServer(dir_.File("im.db"), dir_.File("server.log"), {"--quiet", "--sync", "normal"});
     ASSERT_GT(server_.tcp_port, 0);
   }
-  LoadRun Load(std::vector<std::string> args, int tcp_port = 0) {
+  std::unique_ptr<Process> StartLoad(std::vector<std::string> args, int tcp_port = 0, int udp_port = 0) {
     std::vector<std::string> argv = {BinaryPath("IM_LOADGEN"), "--json", "--tcp",
                                      "127.0.0.1:" + std::to_string(tcp_port ? tcp_port : server_.tcp_port), "--udp",
-                                     "127.0.0.1:" + std::to_string(server_.udp_port)};
+                                     "127.0.0.1:" + std::to_string(udp_port ? udp_port : server_.udp_port)};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::string log = dir_.File("loadgen" + std::to_string(runs_++) + ".log");
-    auto p = Process::Start(argv, log);
+    return Process::Start(argv, dir_.File("loadgen" + std::to_string(runs_++) + ".log"));
+  }
+  LoadRun Load(std::vector<std::string> args, int tcp_port = 0, int udp_port = 0) {
+    auto p = StartLoad(std::move(args), tcp_port, udp_port);
     int rc = p->Wait(30000);
     return {rc, p->Log()};
   }
+  // The floor server: answers any TCP line "200 OK" and any datagram with 3 buddy lines.
+  void StartFloor() {
+    floor_ = Process::Start({BinaryPath("IM_FLOOR"), "0", "0"}, dir_.File("floor.log"));
+    auto tcp = floor_->WaitForLog("listening tcp [^ \\n]*:([0-9]+)", 5000);
+    auto udp = floor_->WaitForLog("listening udp [^ \\n]*:([0-9]+)", 5000);
+    ASSERT_TRUE(tcp && udp);
+    floor_tcp_ = std::stoi(*tcp);
+    floor_udp_ = std::stoi(*udp);
+  }
+  std::unique_ptr<Process> floor_;
+  int floor_tcp_ = 0, floor_udp_ = 0;
   TempDir dir_;
   ServerHandle server_;
   int runs_ = 0;
@@ -64,20 +81,90 @@ TEST_F(LoadgenTest, AddUdpGetUdpSetAndMixedRunCleanly) {
 }
 
 TEST_F(LoadgenTest, OpenLoopOffersTheRateAndRawValidatesReplies) {
-  auto floor = Process::Start({BinaryPath("IM_FLOOR"), "0", "0"}, dir_.File("floor.log"));
-  auto port = floor->WaitForLog("listening tcp [^ \\n]*:([0-9]+)", 5000);
-  ASSERT_TRUE(port);
+  StartFloor();
   LoadRun good = Load({"--scenario", "raw", "--line", "PING", "--expect", "200 OK", "--rate", "500", "--duration", "1"},
-                  std::stoi(*port));
+                      floor_tcp_);
   EXPECT_EQ(good.exit_code, 0) << good.out;
   EXPECT_NEAR(good.Field("ok"), 500, 60) << good.out;  // what was offered, all validated
   EXPECT_EQ(good.Field("failed"), 0) << good.out;
   // A reply that does not match is an error with a sample, not a success.
-  LoadRun bad = Load({"--scenario", "raw", "--line", "PING", "--expect", "+OK", "--requests", "50"}, std::stoi(*port));
+  LoadRun bad = Load({"--scenario", "raw", "--line", "PING", "--expect", "+OK", "--requests", "50"}, floor_tcp_);
   EXPECT_EQ(bad.Field("ok"), 0) << bad.out;
   EXPECT_EQ(bad.Field("failed"), 50) << bad.out;
   EXPECT_NE(bad.out.find("\"unexpected reply\":50"), std::string::npos) << bad.out;
   EXPECT_NE(bad.out.find("\"200 OK (expected +OK)\""), std::string::npos) << bad.out;
+}
+
+TEST_F(LoadgenTest, GetRepliesAreCountedAndUnappliedSetsAreCaught) {
+  StartFloor();
+  // The floor's fixed reply lists 3 buddies: right for --buddies 3, wrong for 10.
+  LoadRun three = Load({"--scenario", "udp-get", "--seeded-users", "1000", "--buddies", "3", "--requests", "300"},
+                       floor_tcp_, floor_udp_);
+  EXPECT_EQ(three.exit_code, 0) << three.out;
+  EXPECT_EQ(three.Field("ok"), 300) << three.out;
+  LoadRun ten = Load({"--scenario", "udp-get", "--seeded-users", "1000", "--buddies", "10", "--requests", "30"},
+                     floor_tcp_, floor_udp_);
+  EXPECT_EQ(ten.Field("failed"), 30) << ten.out;
+  EXPECT_NE(ten.out.find("3 buddies, expected 10"), std::string::npos) << ten.out;
+  // The floor answers udp-set's GET fence, but with its fixed list, not the probe user
+  // whose SET should have landed: every batch of 8 SETs fails.
+  LoadRun set = Load({"--scenario", "udp-set", "--seeded-users", "1000", "--requests", "80", "-c", "1"}, floor_tcp_,
+                     floor_udp_);
+  EXPECT_EQ(set.Field("ok"), 0) << set.out;
+  EXPECT_EQ(set.Field("failed"), 80) << set.out;
+  EXPECT_NE(set.out.find("3 buddies, expected 1"), std::string::npos) << set.out;
+}
+
+TEST_F(LoadgenTest, OpenLoopLatencyIncludesAStallNoCoordinatedOmission) {
+  StartFloor();
+  // 1000 req/s for 1.5 s; the server freezes for 400 ms in the middle. About 400 requests
+  // fall due during the stall: measured from their intended send times, a tenth of all
+  // requests waited well over 50 ms. (Measured from the actual send, only the few in
+  // flight would show it.) All are still answered.
+  auto load = StartLoad({"--scenario", "raw", "--line", "PING", "--expect", "200 OK", "--rate", "1000", "--duration",
+                         "1.5", "-c", "32"},
+                        floor_tcp_);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  floor_->Signal(SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  floor_->Signal(SIGCONT);
+  ASSERT_EQ(load->Wait(30000), 0) << load->Log();
+  LoadRun r{0, load->Log()};
+  EXPECT_GT(r.Field("ok"), 1350) << r.out;
+  EXPECT_EQ(r.Field("failed"), 0) << r.out;
+  EXPECT_GT(r.Field("p90_ms"), 50) << r.out;
+  EXPECT_GE(r.Field("max_ms"), 300) << r.out;
+}
+
+TEST_F(LoadgenTest, TimeoutsAreErrorsAndRequestRunsStopOnTime) {
+  StartFloor();
+  floor_->Signal(SIGSTOP);  // accepts (the kernel does) but never answers
+  auto start = std::chrono::steady_clock::now();
+  LoadRun r = Load({"--scenario", "raw", "--line", "PING", "--expect", "200", "--requests", "1000000", "--duration",
+                    "0.5", "--timeout", "0.2", "-c", "4"},
+                   floor_tcp_);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  floor_->Signal(SIGCONT);
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_GT(r.Field("failed"), 0) << r.out;
+  EXPECT_NE(r.out.find("\"timeout\""), std::string::npos) << r.out;
+  EXPECT_LT(secs, 5) << "--duration caps a --requests run";
+}
+
+TEST_F(LoadgenTest, RefusesTargetsOffLoopbackAndBadOptions) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--tcp", "10.1.2.3:5001"},
+                                        {"--udp", "192.168.0.1:1235"},
+                                        {"--scenario", "nope"},
+                                        {"--scenario", "raw"},
+                                        {"-c", "0"},
+                                        {"--duration", "0"}}) {
+    auto p = Process::Start([&] {
+      std::vector<std::string> argv = {BinaryPath("IM_LOADGEN"), "--requests", "1"};
+      argv.insert(argv.end(), args.begin(), args.end());
+      return argv;
+    }(), dir_.File("bad" + std::to_string(runs_++) + ".log"));
+    EXPECT_EQ(p->Wait(5000), 2) << args[0] << " " << args[1] << ": " << p->Log();
+  }
 }
 
 TEST_F(LoadgenTest, ErrorsByKindWhenNothingListens) {
@@ -93,6 +180,11 @@ TEST_F(LoadgenTest, ProcsSplitTheLoadAndMergeTheResults) {
   LoadRun r = Load({"--scenario", "reg", "--requests", "400", "-c", "8", "--procs", "2"});
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(r.Field("ok"), 400) << r.out;
+  EXPECT_EQ(r.Field("procs"), 2) << r.out;
+  LoadRun set = Load({"--scenario", "udp-set", "--requests", "800", "-c", "4", "--procs", "2", "--users", "20"});
+  EXPECT_EQ(set.exit_code, 0) << set.out;
+  EXPECT_EQ(set.Field("ok"), 800) << set.out;  // 2 x 50 batches of 8 SETs, each confirmed
+  EXPECT_EQ(set.Field("failed"), 0) << set.out;
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // flight. Closed loop: a slot sends its next request as soon as the last one is answered.
 // Open loop (rate > 0): requests are due at fixed intended times; a due request waits for
 // a free slot, and its latency counts from its intended time, so a server that stalls
-// cannot hide the wait (no coordinated omission). Always bounded by duration or count.
+// cannot hide the wait (no coordinated omission). Always bounded in time: a --requests run
+// also stops at duration_ms, and every request has a timeout. Loop thread only.
 #pragma once
 
 #include <uv.h>
@@ -22,8 +23,8 @@ struct DriverOptions {
   sockaddr_storage udp{};      // presence port
   int concurrency = 16;
   double rate = 0;             // requests/s; 0: closed loop
-  uint64_t duration_ms = 5000; // measuring time (after warmup), unless requests > 0
-  uint64_t requests = 0;       // stop after this many measured requests
+  uint64_t duration_ms = 5000; // measuring time (after warmup); with requests > 0, the cap
+  uint64_t requests = 0;       // stop after this many measured requests (or duration_ms)
   uint64_t warmup_ms = 0;      // run but don't count
   uint64_t timeout_ms = 2000;  // per request
   bool progress = false;       // a live line on stderr once a second
@@ -31,7 +32,7 @@ struct DriverOptions {
 
 struct Results {
   Histogram latency;              // microseconds, measured requests that succeeded
-  uint64_t ok = 0;                // measured, validated successes
+  uint64_t ok = 0;                // measured, validated successes (a udp-set batch counts its SETs)
   uint64_t failed = 0;            // measured failures (in `errors`)
   double seconds = 0;             // measuring time
   std::map<std::string, uint64_t> errors;   // kind -> count

@@ -1,5 +1,6 @@
 // im-loadgen: drives im-server, im-lb or any line server with a real protocol load and
 // reports throughput, latency percentiles and errors by kind. Always stops by itself.
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -7,116 +8,75 @@
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <iostream>
-#include <sstream>
 
 #include "proto/address.h"
 #include "tools/loadgen/driver.h"
+#include "tools/loadgen/report.h"
 
 namespace {
 
 using namespace im::loadgen;
 
+// A numeric loopback HOST:PORT only (127.0.0.0/8 or ::1): load never leaves the machine.
 bool Resolve(const std::string& text, sockaddr_storage* addr) {
   im::proto::HostPort hp;
   if (!im::proto::SplitHostPort(text, "127.0.0.1", &hp)) return false;
   int port = static_cast<int>(hp.port);
-  return uv_ip4_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in*>(addr)) == 0 ||
-         uv_ip6_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in6*>(addr)) == 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
+  if (uv_ip4_addr(hp.host.c_str(), port, v4) == 0) return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
+  return uv_ip6_addr(hp.host.c_str(), port, v6) == 0 && IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
 }
 
-// Results cross from a --procs child to the parent as text lines.
-std::string Serialize(const Results& r) {
-  std::ostringstream out;
-  out << "totals " << r.ok << " " << r.failed << " " << r.seconds << " " << r.seed_failures << " "
-      << r.latency.count() << " " << r.latency.max() << "\n";
-  for (size_t i = 0; i < r.latency.buckets().size(); ++i) {
-    if (r.latency.buckets()[i]) out << "b " << i << " " << r.latency.buckets()[i] << "\n";
+// Runs the load in `procs` forked children, each with its share of the concurrency, rate
+// and request count and its own user prefix; their results come back over pipes.
+// REQUIRES: no libuv loop exists yet in this process.
+bool RunChildren(int procs, const DriverOptions& d, const ScenarioOptions& s, Results* total) {
+  std::vector<std::pair<pid_t, int>> children;
+  for (int p = 0; p < procs; ++p) {
+    int fds[2];
+    if (pipe(fds) != 0) return false;
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      close(fds[0]);
+      DriverOptions cd = d;
+      ScenarioOptions cs = s;
+      cd.concurrency = std::max(1, d.concurrency / procs);
+      cd.rate = d.rate / procs;
+      cd.requests = d.requests / static_cast<uint64_t>(procs);
+      cd.progress = false;
+      cs.prefix = s.prefix + "p" + std::to_string(p) + "_";
+      cs.slots = cd.concurrency;
+      std::string error;
+      auto scenario = MakeScenario(cs, &error);
+      if (!scenario) _exit(2);
+      std::string out = Serialize(RunLoad(cd, *scenario));
+      for (size_t off = 0; off < out.size();) {
+        ssize_t n = write(fds[1], out.data() + off, out.size() - off);
+        if (n <= 0) _exit(3);
+        off += static_cast<size_t>(n);
+      }
+      _exit(0);
+    }
+    close(fds[1]);
+    children.emplace_back(pid, fds[0]);
   }
-  for (auto& [kind, n] : r.errors) out << "e " << n << "\t" << kind << "\t" << (r.samples.count(kind) ? r.samples.at(kind) : "") << "\n";
-  return out.str();
-}
-
-void Merge(const std::string& text, Results* into) {
-  std::istringstream in(text);
-  std::string tag;
-  Histogram h;
-  while (in >> tag) {
-    if (tag == "totals") {
-      uint64_t ok, failed, seed, count, max;
-      double secs;
-      in >> ok >> failed >> secs >> seed >> count >> max;
-      into->ok += ok;
-      into->failed += failed;
-      into->seconds = std::max(into->seconds, secs);
-      into->seed_failures += seed;
-      h.set_totals(count, max);
-    } else if (tag == "b") {
-      size_t i;
-      uint64_t n;
-      in >> i >> n;
-      if (i < h.mutable_buckets().size()) h.mutable_buckets()[i] = n;
-    } else if (tag == "e") {
-      uint64_t n;
-      in >> n;
-      in.get();
-      std::string kind, sample;
-      std::getline(in, kind, '\t');
-      std::getline(in, sample);
-      into->errors[kind] += n;
-      if (!sample.empty()) into->samples[kind] = sample;
+  bool all_ok = true;
+  for (auto [pid, fd] : children) {
+    std::string text;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    close(fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !Merge(text, total)) {
+      std::cerr << "im-loadgen: load process " << pid << " failed" << std::endl;
+      all_ok = false;
     }
   }
-  into->latency.Add(h);
-}
-
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out;
-}
-
-void Report(const std::string& scenario, int concurrency, double rate, const Results& r, bool json) {
-  double rps = r.seconds > 0 ? static_cast<double>(r.ok) / r.seconds : 0;
-  auto ms = [&](double q) { return static_cast<double>(r.latency.Percentile(q)) / 1000.0; };
-  double max_ms = static_cast<double>(r.latency.max()) / 1000.0;
-  if (json) {
-    printf("{\"scenario\":\"%s\",\"concurrency\":%d,\"rate\":%.0f,\"ok\":%llu,\"failed\":%llu,\"seconds\":%.3f,"
-           "\"rps\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-           "\"seed_failures\":%llu,\"errors\":{",
-           scenario.c_str(), concurrency, rate, static_cast<unsigned long long>(r.ok),
-           static_cast<unsigned long long>(r.failed), r.seconds, rps, ms(0.5), ms(0.9), ms(0.99), ms(0.999), max_ms,
-           static_cast<unsigned long long>(r.seed_failures));
-    bool first = true;
-    for (auto& [kind, n] : r.errors) {
-      printf("%s\"%s\":%llu", first ? "" : ",", JsonEscape(kind).c_str(), static_cast<unsigned long long>(n));
-      first = false;
-    }
-    printf("},\"samples\":{");
-    first = true;
-    for (auto& [kind, s] : r.samples) {
-      printf("%s\"%s\":\"%s\"", first ? "" : ",", JsonEscape(kind).c_str(), JsonEscape(s).c_str());
-      first = false;
-    }
-    printf("}}\n");
-    return;
-  }
-  printf("scenario %s: %llu ok in %.2f s = %.0f req/s (%s)\n", scenario.c_str(), static_cast<unsigned long long>(r.ok),
-         r.seconds, rps, rate > 0 ? ("open loop, " + std::to_string(static_cast<long>(rate)) + " req/s offered").c_str()
-                                  : ("closed loop, concurrency " + std::to_string(concurrency)).c_str());
-  printf("latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", ms(0.5), ms(0.9), ms(0.99), ms(0.999), max_ms);
-  if (r.errors.empty()) {
-    printf("errors: none\n");
-  } else {
-    for (auto& [kind, n] : r.errors) {
-      printf("errors: %s: %llu%s\n", kind.c_str(), static_cast<unsigned long long>(n),
-             r.samples.count(kind) && !r.samples.at(kind).empty() ? (" (sample: " + r.samples.at(kind) + ")").c_str() : "");
-    }
-  }
-  if (r.seed_failures) printf("seeding: %llu requests failed\n", static_cast<unsigned long long>(r.seed_failures));
+  return all_ok;
 }
 
 }  // namespace
@@ -132,12 +92,15 @@ int main(int argc, char** argv) {
     ("c,concurrency", "Requests in flight at once", cxxopts::value<int>()->default_value("16"))
     ("rate", "Open loop: requests per second offered (0: closed loop)", cxxopts::value<double>()->default_value("0"))
     ("duration", "Seconds to measure (after warmup)", cxxopts::value<double>()->default_value("5"))
-    ("requests", "Stop after this many measured requests instead", cxxopts::value<uint64_t>()->default_value("0"))
+    ("requests", "Stop after this many measured requests instead (--duration, if given, still caps the time; else 600 s)", cxxopts::value<uint64_t>()->default_value("0"))
     ("warmup", "Seconds to run before measuring", cxxopts::value<double>()->default_value("0"))
     ("timeout", "Seconds before a request counts as timed out", cxxopts::value<double>()->default_value("2"))
     ("users", "Users in the population (add, udp-get, udp-set)", cxxopts::value<int>()->default_value("100"))
     ("buddies", "Buddies per user (udp-get, mixed)", cxxopts::value<int>()->default_value("10"))
     ("interval", "mixed: seconds between a user's heartbeats", cxxopts::value<double>()->default_value("1"))
+    ("set-batch", "udp-set: SETs per batch, each batch closed by a GET that checks they landed", cxxopts::value<int>()->default_value("8"))
+    ("seeded-users", "udp-get/udp-set: use users PREFIX0..N-1 already in the database, each with --buddies buddies (bench bulk seed); 0: register users over TCP", cxxopts::value<int>()->default_value("0"))
+    ("seeded-prefix", "Name prefix of the --seeded-users population", cxxopts::value<std::string>()->default_value("seed"))
     ("line", "raw: the line to send", cxxopts::value<std::string>()->default_value(""))
     ("expect", "raw: the reply prefix that counts as success", cxxopts::value<std::string>()->default_value(""))
     ("prefix", "User-id prefix (default: unique per run)", cxxopts::value<std::string>()->default_value(""))
@@ -157,25 +120,31 @@ int main(int argc, char** argv) {
     }
     s.name = r["scenario"].as<std::string>();
     if (!Resolve(r["tcp"].as<std::string>(), &d.tcp) || !Resolve(r["udp"].as<std::string>(), &d.udp)) {
-      throw std::invalid_argument("--tcp/--udp must be numeric HOST:PORT");
+      throw std::invalid_argument("--tcp/--udp must be numeric loopback HOST:PORT (127.0.0.1 or ::1)");
     }
     d.concurrency = r["concurrency"].as<int>();
     d.rate = r["rate"].as<double>();
     d.duration_ms = static_cast<uint64_t>(r["duration"].as<double>() * 1000);
     d.requests = r["requests"].as<uint64_t>();
+    if (d.requests > 0 && r.count("duration") == 0) d.duration_ms = 600000;  // the time cap of a --requests run
     d.warmup_ms = static_cast<uint64_t>(r["warmup"].as<double>() * 1000);
     d.timeout_ms = static_cast<uint64_t>(r["timeout"].as<double>() * 1000);
     s.users = r["users"].as<int>();
     s.buddies = r["buddies"].as<int>();
     s.interval_ms = static_cast<uint64_t>(r["interval"].as<double>() * 1000);
+    s.set_batch = r["set-batch"].as<int>();
+    s.seeded_users = r["seeded-users"].as<int>();
+    s.seeded_prefix = r["seeded-prefix"].as<std::string>();
     s.raw_line = r["line"].as<std::string>();
     s.raw_expect = r["expect"].as<std::string>();
     s.prefix = r["prefix"].as<std::string>();
     procs = r["procs"].as<int>();
     json = r.count("json") > 0;
     if (d.concurrency < 1 || d.concurrency > 10000 || procs < 1 || procs > 64 || s.users < 1 || s.buddies < 0 ||
-        d.timeout_ms == 0 || (d.duration_ms == 0 && d.requests == 0) || d.duration_ms > 3600000) {
-      throw std::invalid_argument("out-of-range option (concurrency 1-10000, procs 1-64, duration up to 1 h)");
+        d.timeout_ms == 0 || d.duration_ms == 0 || d.duration_ms > 3600000 || s.set_batch < 1 || s.set_batch > 64 ||
+        s.seeded_users < 0 || d.rate < 0 || d.rate > 10e6) {
+      throw std::invalid_argument(
+          "out-of-range option (concurrency 1-10000, procs 1-64, duration over 0 up to 1 h, set-batch 1-64, rate up to 10M)");
     }
   } catch (const std::exception& e) {
     std::cerr << "im-loadgen: " << e.what() << "\n(try im-loadgen --help)" << std::endl;
@@ -195,43 +164,15 @@ int main(int argc, char** argv) {
     }
     total = RunLoad(d, *scenario);
   } else {
-    // Each child gets its share and its own users; results come back over a pipe.
-    std::vector<std::pair<pid_t, int>> children;
-    for (int p = 0; p < procs; ++p) {
-      int fds[2];
-      if (pipe(fds) != 0) return 1;
-      pid_t pid = fork();
-      if (pid == 0) {
-        close(fds[0]);
-        DriverOptions cd = d;
-        ScenarioOptions cs = s;
-        cd.concurrency = std::max(1, d.concurrency / procs);
-        cd.rate = d.rate / procs;
-        cd.requests = d.requests / static_cast<uint64_t>(procs);
-        cd.progress = false;
-        cs.prefix = s.prefix + "p" + std::to_string(p) + "_";
-        cs.slots = cd.concurrency;
-        std::string error;
-        auto scenario = MakeScenario(cs, &error);
-        if (!scenario) _exit(2);
-        std::string out = Serialize(RunLoad(cd, *scenario));
-        ssize_t ignored = write(fds[1], out.data(), out.size());
-        (void)ignored;
-        _exit(0);
-      }
-      close(fds[1]);
-      children.emplace_back(pid, fds[0]);
+    std::string error;
+    if (!MakeScenario(s, &error)) {  // check the options once, before forking
+      std::cerr << "im-loadgen: " << error << std::endl;
+      return 2;
     }
-    for (auto [pid, fd] : children) {
-      std::string text;
-      char buf[65536];
-      ssize_t n;
-      while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-      close(fd);
-      waitpid(pid, nullptr, 0);
-      Merge(text, &total);
-    }
+    if (!RunChildren(procs, d, s, &total)) total.seed_failures += 1;  // makes the exit status non-zero
   }
-  Report(s.name, d.concurrency, d.rate, total, json);
+  RunInfo info{s.name, d.concurrency, d.rate, procs};
+  std::string out = json ? FormatJson(info, total) : FormatText(info, total);
+  fwrite(out.data(), 1, out.size(), stdout);
   return total.ok > 0 && total.seed_failures == 0 ? 0 : 1;
 }

@@ -1,5 +1,7 @@
 #include "tools/loadgen/scenario.h"
 
+#include <algorithm>
+
 #include "proto/presence.h"
 
 namespace im::loadgen {
@@ -17,7 +19,7 @@ class Reg : public Scenario {
  public:
   explicit Reg(const ScenarioOptions& o) : o_(o) {}
   Request Next(int slot, uint64_t seq) override {
-    return {false, "REG " + o_.prefix + "r" + std::to_string(slot) + "_" + std::to_string(seq) + "\n", true, "200"};
+    return TcpRequest("REG " + o_.prefix + "r" + std::to_string(slot) + "_" + std::to_string(seq) + "\n", "200");
   }
  private:
   ScenarioOptions o_;
@@ -37,7 +39,7 @@ class AddDel : public Scenario {
     int partner = (slot + 1 + static_cast<int>((seq / 2) % static_cast<uint64_t>(users_ - 1))) % users_;
     if (partner == slot) partner = (partner + 1) % users_;
     std::string verb = seq % 2 == 0 ? "ADD " : "DEL ";
-    return {false, verb + User(slot) + " " + User(partner) + "\n", true, "200"};
+    return TcpRequest(verb + User(slot) + " " + User(partner) + "\n", "200");
   }
  private:
   std::string User(int i) const { return o_.prefix + "a" + std::to_string(i); }
@@ -45,12 +47,15 @@ class AddDel : public Scenario {
   int users_;
 };
 
-// GET for users who each have exactly `buddies` buddies.
+// GET for users who each have exactly `buddies` buddies: registered and linked while
+// seeding, or the bench's bulk-seeded population (--seeded-users).
 class UdpGet : public Scenario {
  public:
-  explicit UdpGet(const ScenarioOptions& o) : o_(o), users_(std::max(o.users, o.buddies + 1)) {}
+  explicit UdpGet(const ScenarioOptions& o)
+      : o_(o), users_(o.seeded_users > 0 ? o.seeded_users : std::max(o.users, o.buddies + 1)) {}
   std::vector<std::string> SeedLines() override {
     std::vector<std::string> lines;
+    if (o_.seeded_users > 0) return lines;
     for (int i = 0; i < users_; ++i) lines.push_back("REG " + User(i) + "\n");
     for (int i = 0; i < users_; ++i) {
       for (int j = 1; j <= o_.buddies; ++j) lines.push_back("ADD " + User(i) + " " + User((i + j) % users_) + "\n");
@@ -59,32 +64,85 @@ class UdpGet : public Scenario {
   }
   Request Next(int slot, uint64_t seq) override {
     int user = static_cast<int>(Mix(seq * 1315423911u + static_cast<uint64_t>(slot) + 1) % static_cast<uint64_t>(users_));
-    Request r{true, "GET " + User(user) + "\n", true, ""};
-    r.expect_buddies = o_.buddies;
-    return r;
+    return GetRequest("GET " + User(user) + "\n", o_.buddies);
   }
  private:
-  std::string User(int i) const { return o_.prefix + "g" + std::to_string(i); }
+  std::string User(int i) const {
+    return o_.seeded_users > 0 ? o_.seeded_prefix + std::to_string(i) : o_.prefix + "g" + std::to_string(i);
+  }
   ScenarioOptions o_;
   int users_;
 };
 
+// SETs in batches. SET has no reply, so each batch ends with a GET "fence": datagrams
+// from one socket are handled in order, so the fence's reply proves the server got
+// through the batch. The batch's last SET is for the slot's probe user with a port that
+// changes every batch, and the fence asks for the slot's watcher, whose only buddy is the
+// probe: the port it shows must be from one of the last kLagBatches batches, so SETs are
+// not just read but applied (the group commit may lag the fence by an iteration or so).
 class UdpSet : public Scenario {
  public:
-  explicit UdpSet(const ScenarioOptions& o) : o_(o) {}
+  static constexpr uint64_t kLagBatches = 64;
+
+  explicit UdpSet(const ScenarioOptions& o)
+      : o_(o), users_(o.seeded_users > 0 ? o.seeded_users : o.users), batch_(std::max(1, o.set_batch)) {}
   std::vector<std::string> SeedLines() override {
     std::vector<std::string> lines;
-    for (int i = 0; i < o_.users; ++i) lines.push_back("REG " + User(i) + "\n");
+    if (o_.seeded_users == 0) {
+      for (int i = 0; i < users_; ++i) lines.push_back("REG " + User(i) + "\n");
+    }
+    for (int s = 0; s < o_.slots; ++s) {
+      lines.push_back("REG " + Probe(s) + "\n");
+      lines.push_back("REG " + Watcher(s) + "\n");
+      lines.push_back("ADD " + Watcher(s) + " " + Probe(s) + "\n");
+    }
     return lines;
   }
   Request Next(int slot, uint64_t seq) override {
-    int user = static_cast<int>(Mix(seq * 2654435761u + static_cast<uint64_t>(slot) + 1) % static_cast<uint64_t>(o_.users));
-    Request r{true, "SET " + User(user) + " ONLINE " + std::to_string(20000 + user % 40000) + "\n", false, ""};
+    Request r = GetRequest("GET " + Watcher(slot) + "\n", 1);
+    for (int i = 1; i < batch_; ++i) {
+      uint64_t pick = Mix((seq * static_cast<uint64_t>(batch_) + static_cast<uint64_t>(i)) * 2654435761u +
+                          static_cast<uint64_t>(slot) + 1);
+      int user = static_cast<int>(pick % static_cast<uint64_t>(users_));
+      r.pre_datagrams.push_back("SET " + User(user) + " ONLINE " + std::to_string(20000 + user % 40000) + "\n");
+    }
+    r.pre_datagrams.push_back("SET " + Probe(slot) + " ONLINE " + std::to_string(PortOf(seq)) + "\n");
+    r.weight = static_cast<uint32_t>(batch_);
+    r.tag = seq;
+    r.slot = slot;
     return r;
   }
+  bool Check(const Request& request, const std::string& reply, std::string* why) override {
+    if (!ReplyMatches(request, reply, why) || request.slot < 0) return false;
+    proto::BuddyStatus b = proto::ParseGetReply(reply).buddies[0];
+    if (b.id != Probe(request.slot)) {
+      *why = "fence lists " + b.id + ", expected " + Probe(request.slot);
+      return false;
+    }
+    if (!b.online) {
+      if (request.tag < kLagBatches) return true;  // no SET of the probe committed yet
+      *why = "probe still offline after " + std::to_string(request.tag) + " batches";
+      return false;
+    }
+    uint64_t lag = (PortOf(request.tag) + kPorts - b.msg_port) % kPorts;
+    if (b.msg_port < kFirstPort || b.msg_port >= kFirstPort + kPorts || lag > kLagBatches || lag > request.tag) {
+      *why = "probe port " + std::to_string(b.msg_port) + " is not from the last " + std::to_string(kLagBatches) +
+             " batches (now " + std::to_string(PortOf(request.tag)) + ")";
+      return false;
+    }
+    return true;
+  }
  private:
-  std::string User(int i) const { return o_.prefix + "s" + std::to_string(i); }
+  static constexpr uint64_t kFirstPort = 1024, kPorts = 60000;
+  static uint16_t PortOf(uint64_t seq) { return static_cast<uint16_t>(kFirstPort + seq % kPorts); }
+  std::string User(int i) const {
+    return o_.seeded_users > 0 ? o_.seeded_prefix + std::to_string(i) : o_.prefix + "s" + std::to_string(i);
+  }
+  std::string Probe(int slot) const { return o_.prefix + "sp" + std::to_string(slot); }
+  std::string Watcher(int slot) const { return o_.prefix + "sw" + std::to_string(slot); }
   ScenarioOptions o_;
+  int users_;
+  int batch_;
 };
 
 // A realistic population: each slot is one user with `buddies` buddies who sends SET and
@@ -108,19 +166,17 @@ class Mixed : public Scenario {
       uint64_t round = step_no / 4, step = step_no % 4;
       ++step_no;
       if (step == 0) {  // the heartbeat, paced
-        Request r{true, "SET " + me + " ONLINE " + std::to_string(30000 + slot) + "\n", false, ""};
+        Request r = UnansweredDatagram("SET " + me + " ONLINE " + std::to_string(30000 + slot) + "\n");
         r.pause_ms = round == 0 ? 0 : o_.interval_ms;
         return r;
       }
       if (step == 1) {
-        Request r{true, "GET " + me + "\n", true, ""};
-        r.expect_buddies = o_.buddies;
-        return r;
+        return GetRequest("GET " + me + "\n", o_.buddies);
       }
       // Every 10th round: add a buddy beyond the fixed ones, then drop it again.
       if (round % 10 == 0) {
         std::string other = User((slot + o_.buddies + 1) % users_);
-        return {false, (step == 2 ? "ADD " : "DEL ") + me + " " + other + "\n", true, "200"};
+        return TcpRequest((step == 2 ? "ADD " : "DEL ") + me + " " + other + "\n", "200");
       }
     }
   }
@@ -134,12 +190,35 @@ class Mixed : public Scenario {
 class Raw : public Scenario {
  public:
   explicit Raw(const ScenarioOptions& o) : line_(o.raw_line + "\r\n"), expect_(o.raw_expect) {}
-  Request Next(int, uint64_t) override { return {false, line_, true, expect_}; }
+  Request Next(int, uint64_t) override { return TcpRequest(line_, expect_); }
  private:
   std::string line_, expect_;
 };
 
 }  // namespace
+
+Request TcpRequest(std::string line, std::string expect_prefix) {
+  Request r;
+  r.bytes = std::move(line);
+  r.expect_prefix = std::move(expect_prefix);
+  return r;
+}
+
+Request GetRequest(std::string datagram, int buddies) {
+  Request r;
+  r.udp = true;
+  r.bytes = std::move(datagram);
+  r.expect_buddies = buddies;
+  return r;
+}
+
+Request UnansweredDatagram(std::string datagram) {
+  Request r;
+  r.udp = true;
+  r.bytes = std::move(datagram);
+  r.expect_reply = false;
+  return r;
+}
 
 std::unique_ptr<Scenario> MakeScenario(const ScenarioOptions& o, std::string* error) {
   if (o.name == "reg") return std::make_unique<Reg>(o);
@@ -156,6 +235,10 @@ std::unique_ptr<Scenario> MakeScenario(const ScenarioOptions& o, std::string* er
   }
   *error = "unknown scenario " + o.name + " (reg, add, udp-get, udp-set, mixed, raw)";
   return nullptr;
+}
+
+bool Scenario::Check(const Request& request, const std::string& reply, std::string* why) {
+  return ReplyMatches(request, reply, why);
 }
 
 bool ReplyMatches(const Request& request, const std::string& reply, std::string* why) {

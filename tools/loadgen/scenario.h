@@ -12,21 +12,37 @@ namespace im::loadgen {
 struct Request {
   bool udp = false;          // a datagram to the presence port, else one TCP connection
   std::string bytes;         // what to send
-  bool expect_reply = true;  // udp-set expects none
+  bool expect_reply = true;  // a lone SET expects none
   std::string expect_prefix; // the reply must start with this (TCP), or
   int expect_buddies = -1;   // a GET reply must list exactly this many buddies (UDP)
   uint64_t pause_ms = 0;     // wait this long before sending (mixed: heartbeat pacing)
+  std::vector<std::string> pre_datagrams;  // udp: sent, unanswered, just before `bytes`
+  uint32_t weight = 1;       // how many requests this counts for (udp-set: SETs in the batch)
+  uint64_t tag = 0;          // the scenario's own note for Check (udp-set: the batch number)
+  int slot = -1;             // the slot it was made for, when Check needs it
 };
+
+// One TCP line whose reply must start with `expect_prefix`.
+Request TcpRequest(std::string line, std::string expect_prefix);
+// A GET datagram whose reply must list exactly `buddies` buddies.
+Request GetRequest(std::string datagram, int buddies);
+// A datagram with no reply (a lone SET).
+Request UnansweredDatagram(std::string datagram);
 
 struct ScenarioOptions {
   std::string name;          // reg | add | udp-get | udp-set | mixed | raw
   std::string prefix;        // user-id prefix, so runs never collide
-  int users = 100;           // population for add/udp-get/udp-set
+  int users = 100;           // population for add/udp-get/udp-set, registered while seeding
   int buddies = 10;          // buddies per user for udp-get and mixed
   uint64_t interval_ms = 1000;  // mixed: each user's SET+GET period
   std::string raw_line;      // raw: the line to send ("\r\n" appended)
   std::string raw_expect;    // raw: the reply prefix
   int slots = 1;             // concurrency, so per-slot state can be laid out
+  int set_batch = 8;         // udp-set: SETs per batch, each batch closed by one GET fence
+  // udp-get/udp-set: users `seeded_prefix`0 .. N-1 already exist, each with exactly
+  // `buddies` buddies (the bench's bulk SQLite seed); 0: register `users` over TCP instead.
+  int seeded_users = 0;
+  std::string seeded_prefix = "seed";
 };
 
 class Scenario {
@@ -34,13 +50,16 @@ class Scenario {
   virtual ~Scenario() = default;
   // TCP request lines to run before the clock starts (each must answer 200 or 201).
   virtual std::vector<std::string> SeedLines() { return {}; }
+  // The next request of `slot`; `seq` counts that slot's requests from 0.
   virtual Request Next(int slot, uint64_t seq) = 0;
+  // Whether `reply` answers `request` correctly; on failure *why says how it differs.
+  virtual bool Check(const Request& request, const std::string& reply, std::string* why);
 };
 
 // nullptr (and *error set) for an unknown name or missing raw options.
 std::unique_ptr<Scenario> MakeScenario(const ScenarioOptions& options, std::string* error);
 
-// Checks a reply against what the request expected; on failure *why says how it differs.
+// The generic check: a GET reply with expect_buddies entries, or a line with expect_prefix.
 bool ReplyMatches(const Request& request, const std::string& reply, std::string* why);
 
 }  // namespace im::loadgen

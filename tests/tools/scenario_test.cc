@@ -1,0 +1,144 @@
+// What each scenario sends and how it judges replies: pure, no sockets.
+#include "tools/loadgen/scenario.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace im::loadgen {
+namespace {
+
+std::unique_ptr<Scenario> Make(ScenarioOptions o) {
+  std::string error;
+  auto s = MakeScenario(o, &error);
+  EXPECT_TRUE(s) << error;
+  return s;
+}
+
+ScenarioOptions Opts(const std::string& name) {
+  ScenarioOptions o;
+  o.name = name;
+  o.prefix = "T_";
+  return o;
+}
+
+TEST(Scenario, UnknownNameAndRawWithoutLineAreRejected) {
+  std::string error;
+  EXPECT_EQ(MakeScenario(Opts("nope"), &error), nullptr);
+  EXPECT_NE(error.find("unknown scenario"), std::string::npos);
+  EXPECT_EQ(MakeScenario(Opts("raw"), &error), nullptr);
+  EXPECT_NE(error.find("--line"), std::string::npos);
+}
+
+TEST(Scenario, RegNeverRepeatsAUserAcrossSlots) {
+  auto s = Make(Opts("reg"));
+  std::set<std::string> lines;
+  for (int slot = 0; slot < 20; ++slot) {
+    for (uint64_t seq = 0; seq < 50; ++seq) {
+      Request r = s->Next(slot, seq);
+      EXPECT_FALSE(r.udp);
+      EXPECT_EQ(r.expect_prefix, "200");
+      lines.insert(r.bytes);
+    }
+  }
+  EXPECT_EQ(lines.size(), 1000u);
+}
+
+TEST(Scenario, AddAlternatesAddAndDelOfOnePairOwnedByTheSlot) {
+  ScenarioOptions o = Opts("add");
+  o.users = 5;
+  o.slots = 8;  // more slots than users: the population grows to slots + 1
+  auto s = Make(o);
+  EXPECT_EQ(s->SeedLines().size(), 9u);
+  for (int slot = 0; slot < 8; ++slot) {
+    for (uint64_t seq = 0; seq < 40; seq += 2) {
+      Request add = s->Next(slot, seq), del = s->Next(slot, seq + 1);
+      ASSERT_EQ(add.bytes.rfind("ADD T_a" + std::to_string(slot) + " ", 0), 0u) << add.bytes;
+      EXPECT_EQ(del.bytes, "DEL" + add.bytes.substr(3));
+      EXPECT_NE(add.bytes, "ADD T_a" + std::to_string(slot) + " T_a" + std::to_string(slot) + "\n");
+    }
+  }
+}
+
+TEST(Scenario, UdpGetSeedsBuddiesOrUsesTheSeededPopulation) {
+  ScenarioOptions o = Opts("udp-get");
+  o.users = 20;
+  o.buddies = 3;
+  auto s = Make(o);
+  EXPECT_EQ(s->SeedLines().size(), 20u + 20u * 3u);
+  Request r = s->Next(0, 0);
+  EXPECT_TRUE(r.udp);
+  EXPECT_EQ(r.expect_buddies, 3);
+  std::string why;
+  EXPECT_TRUE(s->Check(r, "a 100 ONLINE 127.0.0.1 5\nb 101 OFFLINE unknown 0\nc 101 OFFLINE unknown 0\n", &why));
+  EXPECT_FALSE(s->Check(r, "a 101 OFFLINE unknown 0\n", &why));
+  EXPECT_NE(why.find("1 buddies, expected 3"), std::string::npos) << why;
+  EXPECT_FALSE(s->Check(r, "202 NO SUCH USER\n", &why));
+
+  o.seeded_users = 1000000;
+  auto seeded = Make(o);
+  EXPECT_TRUE(seeded->SeedLines().empty());
+  std::set<std::string> users;
+  for (uint64_t i = 0; i < 1000; ++i) users.insert(seeded->Next(static_cast<int>(i % 7), i).bytes);
+  EXPECT_GT(users.size(), 990u);  // spread over the population
+  EXPECT_EQ(users.begin()->rfind("GET seed", 0), 0u);
+}
+
+TEST(Scenario, UdpSetBatchEndsWithAProbeSetAndAFenceGet) {
+  ScenarioOptions o = Opts("udp-set");
+  o.users = 10;
+  o.slots = 2;
+  o.set_batch = 4;
+  auto s = Make(o);
+  EXPECT_EQ(s->SeedLines().size(), 10u + 2u * 3u);
+  EXPECT_EQ(s->SeedLines().back(), "ADD T_sw1 T_sp1\n");
+  Request r = s->Next(1, 5);
+  EXPECT_EQ(r.weight, 4u);
+  ASSERT_EQ(r.pre_datagrams.size(), 4u);
+  EXPECT_EQ(r.pre_datagrams.back(), "SET T_sp1 ONLINE 1029\n");
+  EXPECT_EQ(r.bytes, "GET T_sw1\n");
+  std::string why;
+  EXPECT_TRUE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1029\n", &why)) << why;
+  EXPECT_TRUE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1025\n", &why)) << why;  // a few batches behind
+  EXPECT_TRUE(s->Check(r, "T_sp1 101 OFFLINE unknown 0\n", &why)) << why;      // nothing committed yet
+  EXPECT_FALSE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1030\n", &why));        // a batch never sent
+  EXPECT_FALSE(s->Check(r, "T_sp0 100 ONLINE 127.0.0.1 1029\n", &why));
+  Request late = s->Next(1, 500);
+  EXPECT_FALSE(s->Check(late, "T_sp1 101 OFFLINE unknown 0\n", &why));
+  EXPECT_NE(why.find("offline"), std::string::npos) << why;
+  EXPECT_FALSE(s->Check(late, "T_sp1 100 ONLINE 127.0.0.1 1029\n", &why));  // far behind
+}
+
+TEST(Scenario, MixedPacesHeartbeatsAndValidatesGets) {
+  ScenarioOptions o = Opts("mixed");
+  o.slots = 4;
+  o.buddies = 2;
+  o.interval_ms = 200;
+  auto s = Make(o);
+  Request first = s->Next(0, 0);
+  EXPECT_EQ(first.bytes.rfind("SET T_m0 ONLINE", 0), 0u);
+  EXPECT_EQ(first.pause_ms, 0u);
+  EXPECT_FALSE(first.expect_reply);
+  Request get = s->Next(0, 1);
+  EXPECT_EQ(get.bytes, "GET T_m0\n");
+  EXPECT_EQ(get.expect_buddies, 2);
+  EXPECT_EQ(s->Next(0, 2).bytes.rfind("ADD ", 0), 0u);
+  EXPECT_EQ(s->Next(0, 3).bytes.rfind("DEL ", 0), 0u);
+  EXPECT_EQ(s->Next(0, 4).pause_ms, 200u);
+}
+
+TEST(Scenario, RawExpectsThePrefix) {
+  ScenarioOptions o = Opts("raw");
+  o.raw_line = "SET key value";
+  o.raw_expect = "+OK";
+  auto s = Make(o);
+  Request r = s->Next(0, 0);
+  EXPECT_EQ(r.bytes, "SET key value\r\n");
+  std::string why;
+  EXPECT_TRUE(s->Check(r, "+OK", &why));
+  EXPECT_FALSE(s->Check(r, "-ERR", &why));
+  EXPECT_EQ(why, "expected +OK");
+}
+
+}  // namespace
+}  // namespace im::loadgen
