@@ -84,29 +84,43 @@ TEST(Scenario, UdpGetSeedsBuddiesOrUsesTheSeededPopulation) {
   EXPECT_EQ(users.begin()->rfind("GET seed", 0), 0u);
 }
 
+uint64_t g_fake_ms = 0;
+uint64_t FakeClock() { return g_fake_ms; }
+
 TEST(Scenario, UdpSetBatchEndsWithAProbeSetAndAFenceGet) {
   ScenarioOptions o = Opts("udp-set");
   o.users = 10;
   o.slots = 2;
   o.set_batch = 4;
+  o.clock_ms = FakeClock;
   auto s = Make(o);
   EXPECT_EQ(s->SeedLines().size(), 10u + 2u * 3u);
   EXPECT_EQ(s->SeedLines().back(), "ADD T_sw1 T_sp1\n");
-  Request r = s->Next(1, 5);
+  g_fake_ms = 10000;
+  std::vector<Request> batches;
+  for (uint64_t seq = 0; seq <= 5; ++seq, g_fake_ms += 100) batches.push_back(s->Next(1, seq));
+  // Batch 5 went out at 10500 ms.
+  const Request& r = batches[5];
   EXPECT_EQ(r.weight, 4u);
   ASSERT_EQ(r.pre_datagrams.size(), 4u);
   EXPECT_EQ(r.pre_datagrams.back(), "SET T_sp1 ONLINE 1029\n");
   EXPECT_EQ(r.bytes, "GET T_sw1\n");
   std::string why;
-  EXPECT_TRUE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1029\n", &why)) << why;
-  EXPECT_TRUE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1025\n", &why)) << why;  // a few batches behind
-  EXPECT_TRUE(s->Check(r, "T_sp1 101 OFFLINE unknown 0\n", &why)) << why;      // nothing committed yet
+  g_fake_ms = 10600;
+  EXPECT_TRUE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1029\n", &why)) << why;  // this batch's SET
+  EXPECT_TRUE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1025\n", &why)) << why;  // batch 1: 2-5 sent < 1 s ago
+  EXPECT_TRUE(s->Check(r, "T_sp1 101 OFFLINE unknown 0\n", &why)) << why;      // batch 0 sent 600 ms ago
   EXPECT_FALSE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1030\n", &why));        // a batch never sent
-  EXPECT_FALSE(s->Check(r, "T_sp0 100 ONLINE 127.0.0.1 1029\n", &why));
-  Request late = s->Next(1, 500);
-  EXPECT_FALSE(s->Check(late, "T_sp1 101 OFFLINE unknown 0\n", &why));
-  EXPECT_NE(why.find("offline"), std::string::npos) << why;
-  EXPECT_FALSE(s->Check(late, "T_sp1 100 ONLINE 127.0.0.1 1029\n", &why));  // far behind
+  EXPECT_NE(why.find("never sent"), std::string::npos) << why;
+  EXPECT_FALSE(s->Check(r, "T_sp0 100 ONLINE 127.0.0.1 1029\n", &why));        // someone else's probe
+  EXPECT_FALSE(s->Check(r, "a 100 ONLINE 127.0.0.1 1029\nb 100 ONLINE 127.0.0.1 1\n", &why));
+  // 1.2 s later, a reply still missing batch 2 (sent at 10200) is too stale.
+  g_fake_ms = 11300;
+  EXPECT_FALSE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1025\n", &why));
+  EXPECT_NE(why.find("not applied"), std::string::npos) << why;
+  EXPECT_TRUE(s->Check(r, "T_sp1 100 ONLINE 127.0.0.1 1028\n", &why)) << why;  // batch 5 sent 800 ms ago
+  EXPECT_FALSE(s->Check(r, "T_sp1 101 OFFLINE unknown 0\n", &why));
+  EXPECT_NE(why.find("still offline"), std::string::npos) << why;
 }
 
 TEST(Scenario, MixedPacesHeartbeatsAndValidatesGets) {

@@ -1,6 +1,8 @@
 #include "tools/loadgen/scenario.h"
 
 #include <algorithm>
+#include <chrono>
+#include <deque>
 
 #include "proto/presence.h"
 
@@ -78,14 +80,18 @@ class UdpGet : public Scenario {
 // from one socket are handled in order, so the fence's reply proves the server got
 // through the batch. The batch's last SET is for the slot's probe user with a port that
 // changes every batch, and the fence asks for the slot's watcher, whose only buddy is the
-// probe: the port it shows must be from one of the last kLagBatches batches, so SETs are
-// not just read but applied (the group commit may lag the fence by an iteration or so).
+// probe. The port it shows tells which SETs were applied: any SET sent more than
+// kMaxLagMs before the fence and still not shown is a failure (docs/PROTOCOL.md promises
+// presence within 1 s; a server may apply SETs a little after answering the fence).
 class UdpSet : public Scenario {
  public:
-  static constexpr uint64_t kLagBatches = 64;
+  static constexpr uint64_t kMaxLagMs = 1000;
 
   explicit UdpSet(const ScenarioOptions& o)
-      : o_(o), users_(o.seeded_users > 0 ? o.seeded_users : o.users), batch_(std::max(1, o.set_batch)) {}
+      : o_(o),
+        users_(o.seeded_users > 0 ? o.seeded_users : o.users),
+        batch_(std::max(1, o.set_batch)),
+        sent_(static_cast<size_t>(std::max(1, o.slots))) {}
   std::vector<std::string> SeedLines() override {
     std::vector<std::string> lines;
     if (o_.seeded_users == 0) {
@@ -110,31 +116,74 @@ class UdpSet : public Scenario {
     r.weight = static_cast<uint32_t>(batch_);
     r.tag = seq;
     r.slot = slot;
+    Remember(slot, seq);
     return r;
   }
   bool Check(const Request& request, const std::string& reply, std::string* why) override {
-    if (!ReplyMatches(request, reply, why) || request.slot < 0) return false;
+    if (!ReplyMatches(request, reply, why) || request.slot < 0 || request.slot >= o_.slots) return false;
     proto::BuddyStatus b = proto::ParseGetReply(reply).buddies[0];
     if (b.id != Probe(request.slot)) {
       *why = "fence lists " + b.id + ", expected " + Probe(request.slot);
       return false;
     }
-    if (!b.online) {
-      if (request.tag < kLagBatches) return true;  // no SET of the probe committed yet
-      *why = "probe still offline after " + std::to_string(request.tag) + " batches";
-      return false;
+    // The oldest SET of the probe not reflected in the reply.
+    uint64_t oldest_missing = 0;
+    if (b.online) {
+      if (b.msg_port < kFirstPort || b.msg_port >= kFirstPort + kPorts) {
+        *why = "probe port " + std::to_string(b.msg_port) + " was never sent";
+        return false;
+      }
+      uint64_t behind = (PortOf(request.tag) + kPorts - b.msg_port) % kPorts;
+      if (behind > request.tag) {
+        *why = "probe port " + std::to_string(b.msg_port) + " was never sent";
+        return false;
+      }
+      if (behind == 0) return true;
+      oldest_missing = request.tag - behind + 1;
     }
-    uint64_t lag = (PortOf(request.tag) + kPorts - b.msg_port) % kPorts;
-    if (b.msg_port < kFirstPort || b.msg_port >= kFirstPort + kPorts || lag > kLagBatches || lag > request.tag) {
-      *why = "probe port " + std::to_string(b.msg_port) + " is not from the last " + std::to_string(kLagBatches) +
-             " batches (now " + std::to_string(PortOf(request.tag)) + ")";
+    uint64_t sent_ms;
+    if (!SentAt(request.slot, oldest_missing, &sent_ms) || Now() - sent_ms > kMaxLagMs) {
+      *why = std::string(b.online ? "probe shows an old port" : "probe still offline") + ": a SET sent over " +
+             std::to_string(kMaxLagMs) + " ms ago is not applied";
       return false;
     }
     return true;
   }
  private:
   static constexpr uint64_t kFirstPort = 1024, kPorts = 60000;
+  static constexpr size_t kMaxRemembered = 100000;  // per slot; older batches count as too old
+  // Send times of a slot's recent batches: times[i] is batch first + i.
+  struct SentTimes {
+    uint64_t first = 0;
+    std::deque<uint64_t> times;
+  };
   static uint16_t PortOf(uint64_t seq) { return static_cast<uint16_t>(kFirstPort + seq % kPorts); }
+  uint64_t Now() const {
+    if (o_.clock_ms) return o_.clock_ms();
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+  }
+  void Remember(int slot, uint64_t seq) {
+    SentTimes& s = sent_[static_cast<size_t>(slot)];
+    uint64_t now = Now();
+    if (s.times.empty() || seq != s.first + s.times.size()) {
+      s.times.clear();
+      s.first = seq;
+    }
+    s.times.push_back(now);
+    // Keep what a check can still need: up to kMaxLagMs plus a margin, never unbounded.
+    while (s.times.size() > kMaxRemembered || (s.times.size() > 1 && now - s.times.front() > 4 * kMaxLagMs)) {
+      s.times.pop_front();
+      ++s.first;
+    }
+  }
+  bool SentAt(int slot, uint64_t seq, uint64_t* ms) const {
+    const SentTimes& s = sent_[static_cast<size_t>(slot)];
+    if (seq < s.first || seq >= s.first + s.times.size()) return false;
+    *ms = s.times[static_cast<size_t>(seq - s.first)];
+    return true;
+  }
   std::string User(int i) const {
     return o_.seeded_users > 0 ? o_.seeded_prefix + std::to_string(i) : o_.prefix + "s" + std::to_string(i);
   }
@@ -143,6 +192,7 @@ class UdpSet : public Scenario {
   ScenarioOptions o_;
   int users_;
   int batch_;
+  std::vector<SentTimes> sent_;  // per slot
 };
 
 // A realistic population: each slot is one user with `buddies` buddies who sends SET and

@@ -43,6 +43,7 @@ struct ScenarioOptions {
   // `buddies` buddies (the bench's bulk SQLite seed); 0: register `users` over TCP instead.
   int seeded_users = 0;
   std::string seeded_prefix = "seed";
+  uint64_t (*clock_ms)() = nullptr;  // udp-set's lag check; nullptr: the monotonic clock (tests pass a fake)
 };
 
 class Scenario {
