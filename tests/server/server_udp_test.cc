@@ -90,7 +90,7 @@ TEST_F(PresenceTest, GarbageFloodDoesNotStopService) {
     junk[i % junk.size()] = static_cast<char>(i * 7);
     flooder.Send(server_.udp_port, i % 2 ? junk : std::string_view("SET alice 1 2 3 4"));
   }
-  EXPECT_EQ(Ask("GET alice"), "bob 101 OFFLINE unknown 0\ncarol 101 OFFLINE unknown 0\n");
+  EXPECT_EQ(AskUntilAnswered("GET alice"), "bob 101 OFFLINE unknown 0\ncarol 101 OFFLINE unknown 0\n");
   EXPECT_EQ(Request("REG after.flood"), "200 OK");
 }
 
