@@ -16,6 +16,8 @@ GroupCommit::GroupCommit(uv_loop_t* loop, Store& store, Sink& sink, int64_t busy
   check_.data = this;
   uv_timer_init(loop_, &retry_);
   retry_.data = this;
+  uv_timer_init(loop_, &presence_timer_);
+  presence_timer_.data = this;
 }
 
 void GroupCommit::Start() {
@@ -29,6 +31,7 @@ void GroupCommit::Close() {
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&check_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&retry_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&presence_timer_), nullptr);
   }
 }
 
@@ -36,18 +39,24 @@ void GroupCommit::AddRequest(uint64_t session_id, proto::Request request) {
   requests_.push_back(PendingRequest{session_id, std::move(request)});
 }
 
-bool GroupCommit::AddPresence(const std::string& user, bool online, const std::string& ip,
+bool GroupCommit::AddPresence(std::string_view user, bool online, std::string_view ip,
                               uint16_t port, int64_t updated_ms) {
   auto it = presence_.find(user);
-  if (it != presence_.end()) {
-    it->second = PendingPresence{online, ip, port, updated_ms};
-    return true;
+  if (it == presence_.end()) {
+    if (presence_.size() >= kMaxPendingPresence) {
+      ++stats_.presence_overflow;
+      return false;
+    }
+    if (presence_.empty() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&presence_timer_))) {
+      uv_timer_start(&presence_timer_, OnPresenceTimer, kPresenceFlushMs, 0);
+    }
+    it = presence_.emplace(std::string(user), Presence{}).first;
   }
-  if (presence_.size() >= kMaxPendingPresence) {
-    ++stats_.presence_overflow;
-    return false;
-  }
-  presence_.emplace(user, PendingPresence{online, ip, port, updated_ms});
+  Presence& p = it->second;
+  p.online = online;
+  p.ip.assign(ip);  // reuses the string's storage when the user was already waiting
+  p.port = port;
+  p.updated_ms = updated_ms;
   return true;
 }
 
@@ -61,11 +70,19 @@ void GroupCommit::OnCheck(uv_check_t* handle) {
   // While backing off, the timer owns the next attempt; don't hammer the lock every
   // iteration (UDP traffic can make iterations very frequent).
   if (uv_is_active(reinterpret_cast<uv_handle_t*>(&self->retry_))) return;
+  // Presence alone waits for its timer (or for a batch big enough to be worth a commit).
+  if (self->requests_.empty() && self->presence_.size() < kPresenceFlushSize) return;
   self->Flush();
 }
 
 void GroupCommit::OnRetryTimer(uv_timer_t* handle) {
   static_cast<GroupCommit*>(handle->data)->Flush();
+}
+
+void GroupCommit::OnPresenceTimer(uv_timer_t* handle) {
+  auto* self = static_cast<GroupCommit*>(handle->data);
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&self->retry_))) return;  // it flushes all
+  self->Flush();
 }
 
 void GroupCommit::Flush() {
@@ -84,7 +101,7 @@ void GroupCommit::Flush() {
 
   std::vector<PendingRequest> batch;
   batch.swap(requests_);
-  std::unordered_map<std::string, PendingPresence> presence;
+  PresenceMap presence;
   presence.swap(presence_);
   replies_.assign(batch.size(), proto::Reply::kServerError);
 
@@ -116,6 +133,7 @@ void GroupCommit::Flush() {
 
   busy_since_ms_ = 0;
   retry_delay_ms_ = 0;
+  uv_timer_stop(&presence_timer_);  // nothing waits any more
   ++stats_.commits;
   stats_.requests += batch.size();
   stats_.presence_written += written;
@@ -151,6 +169,7 @@ void GroupCommit::FailAll(const char* why) {
   busy_since_ms_ = 0;
   retry_delay_ms_ = 0;
   uv_timer_stop(&retry_);
+  uv_timer_stop(&presence_timer_);
   std::vector<PendingRequest> batch;
   batch.swap(requests_);
   presence_.clear();

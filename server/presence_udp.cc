@@ -94,7 +94,8 @@ void PresenceUdp::OnDatagram(std::string_view datagram, const sockaddr* from) {
     reply_.clear();
     bool exists = false;
     Store::Status status =
-        store_.AppendBuddyLines(get->user, WallClockMs(), presence_ttl_ms_, &reply_, &exists);
+        store_.AppendBuddyLines(get->user, WallClockMs(), presence_ttl_ms_,
+                                commit_.pending_presence(), &reply_, &exists);
     if (status != Store::Status::kOk) {
       ++stats_.store_errors;
       IM_LOG(kWarn, "udp GET %s: %s", get->user.c_str(),

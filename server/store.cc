@@ -294,7 +294,8 @@ Store::Status Store::PutPresence(std::string_view user, bool online, std::string
 }
 
 Store::Status Store::AppendBuddyLines(std::string_view user, int64_t now_ms, int64_t ttl_ms,
-                                      std::string* out, bool* exists) {
+                                      const PresenceMap& newer, std::string* out,
+                                      bool* exists) {
   size_t rows = 0;
   {
     ResetOnExit reset(buddy_status_);
@@ -307,10 +308,19 @@ Store::Status Store::AppendBuddyLines(std::string_view user, int64_t now_ms, int
         return std::string_view(p ? reinterpret_cast<const char*>(p) : "",
                                 static_cast<size_t>(sqlite3_column_bytes(buddy_status_, col)));
       };
+      std::string_view buddy = text(0);
+      if (!newer.empty()) {
+        if (auto it = newer.find(buddy); it != newer.end()) {
+          const Presence& p = it->second;
+          proto::AppendBuddyLine(out, buddy, p.online && p.updated_ms > now_ms - ttl_ms, p.ip,
+                                 p.port);
+          continue;
+        }
+      }
       bool online = sqlite3_column_type(buddy_status_, 1) != SQLITE_NULL &&
                     sqlite3_column_int(buddy_status_, 1) != 0 &&
                     sqlite3_column_int64(buddy_status_, 4) > now_ms - ttl_ms;
-      proto::AppendBuddyLine(out, text(0), online, text(2),
+      proto::AppendBuddyLine(out, buddy, online, text(2),
                              static_cast<uint16_t>(sqlite3_column_int(buddy_status_, 3)));
     }
     if (Status s = Check(rc, "read buddies"); s != Status::kOk) return s;

@@ -7,9 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "proto/request.h"
 
@@ -17,6 +19,21 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace im::server {
+
+// A user's presence as last reported by a SET.
+struct Presence {
+  bool online = false;
+  std::string ip;
+  uint16_t port = 0;
+  int64_t updated_ms = 0;  // wall clock, comparable across servers
+};
+
+// Presence keyed by user id, looked up by string_view without a copy.
+struct UserIdHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using PresenceMap = std::unordered_map<std::string, Presence, UserIdHash, std::equal_to<>>;
 
 class Store {
  public:
@@ -56,10 +73,11 @@ class Store {
 
   // --- Reads, outside any write transaction.
   // Appends the GET reply lines for `user` to *out, sorted by buddy id. A buddy is ONLINE
-  // if its last SET ONLINE is newer than now_ms - ttl_ms. *exists is false for an
+  // if its last SET ONLINE is newer than now_ms - ttl_ms. `newer` holds presence accepted
+  // but not yet committed; it wins over the database. *exists is false for an
   // unregistered user.
   Status AppendBuddyLines(std::string_view user, int64_t now_ms, int64_t ttl_ms,
-                          std::string* out, bool* exists);
+                          const PresenceMap& newer, std::string* out, bool* exists);
 
   const std::string& last_error() const { return last_error_; }
 

@@ -172,6 +172,20 @@ TEST_F(ServerTest, SigtermExitsCleanlyWithinOneSecond) {
   EXPECT_EQ(Request("REG alice"), "201 ALREADY REGISTERED");
 }
 
+TEST_F(ServerTest, PresenceWrittenBehindIsReadAtOnceAndCommittedOnSigterm) {
+  Start();
+  for (const char* line : {"REG alice", "REG bob", "ADD alice bob"}) ASSERT_EQ(Request(line), "200 OK");
+  UdpClient bob;
+  bob.Send(server_.udp_port, "SET bob ONLINE 4321");
+  // The same server answers from the SET still waiting in memory, without a flush.
+  EXPECT_EQ(udp_.Ask(server_.udp_port, "GET alice").value_or(""), "bob 100 ONLINE 127.0.0.1 4321\n");
+  bob.Send(server_.udp_port, "SET bob ONLINE 4322");
+  server_.process->Signal(SIGTERM);  // at once: the shutdown commits what waits
+  ASSERT_EQ(server_.process->Wait(3000), 0);
+  Start();
+  EXPECT_EQ(udp_.Ask(server_.udp_port, "GET alice").value_or(""), "bob 100 ONLINE 127.0.0.1 4322\n");
+}
+
 TEST_F(ServerTest, SigtermFinishesAWriteWaitingForTheLock) {
   Start();
   WriteLockHolder lock(db());

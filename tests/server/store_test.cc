@@ -35,9 +35,9 @@ class StoreTest : public ::testing::Test {
   }
 
   std::string Get(Store& store, const std::string& user, bool* exists, int64_t now = 10000,
-                  int64_t ttl = 1000) {
+                  int64_t ttl = 1000, const PresenceMap& pending = {}) {
     std::string out;
-    EXPECT_EQ(store.AppendBuddyLines(user, now, ttl, &out, exists), Status::kOk);
+    EXPECT_EQ(store.AppendBuddyLines(user, now, ttl, pending, &out, exists), Status::kOk);
     return out;
   }
 
@@ -114,6 +114,24 @@ TEST_F(StoreTest, GetListsBuddiesSortedWithPresenceAndExpiry) {
   Put(*store, "amy", false, 0, 9900);
   EXPECT_EQ(Get(*store, "me", &exists),
             "Bob 101 OFFLINE unknown 0\namy 101 OFFLINE unknown 0\nzed 101 OFFLINE unknown 0\n");
+}
+
+TEST_F(StoreTest, GetPrefersPresenceNotYetCommitted) {
+  auto store = OpenStore();
+  for (const char* id : {"me", "amy", "zed"}) Apply(*store, Verb::kReg, id);
+  for (const char* id : {"amy", "zed"}) Apply(*store, Verb::kAdd, "me", id);
+  Put(*store, "amy", true, 4000, /*at=*/9500);
+  Put(*store, "zed", true, 5000, /*at=*/9500);
+  PresenceMap pending;
+  pending["zed"] = Presence{true, "10.0.0.9", 6000, 9900};    // newer than the database
+  pending["amy"] = Presence{false, "10.0.0.8", 0, 9900};      // went offline
+  pending["nobody"] = Presence{true, "10.0.0.7", 7000, 9900};  // not a buddy: not listed
+  bool exists = false;
+  EXPECT_EQ(Get(*store, "me", &exists, 10000, 1000, pending),
+            "amy 101 OFFLINE unknown 0\nzed 100 ONLINE 10.0.0.9 6000\n");
+  pending["zed"].updated_ms = 8000;  // expiry applies to pending presence too
+  EXPECT_EQ(Get(*store, "me", &exists, 10000, 1000, pending),
+            "amy 101 OFFLINE unknown 0\nzed 101 OFFLINE unknown 0\n");
 }
 
 TEST_F(StoreTest, GetOfEmptyListAndUnknownUser) {
