@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   if (!AdoptSystemdSockets(&options)) return 1;
 
   std::string error;
-  auto store = Store::Open({options.db_path, options.sync_full, options.max_users}, &error);
+  auto store = Store::Open({options.db_path, options.sync_full, options.max_users, options.cache_mib}, &error);
   if (!store) {
     IM_LOG(kError, "%s", error.c_str());
     return 1;

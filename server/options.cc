@@ -42,6 +42,7 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     ("idle-timeout", "Seconds a connection may take to send its request line", cxxopts::value<double>()->default_value("5"))
     ("busy-timeout", "Seconds a write waits for a database locked elsewhere before 500", cxxopts::value<double>()->default_value("5"))
     ("sync", "full: fsync every commit (survives power loss); normal: survives a crash only", cxxopts::value<std::string>()->default_value("full"))
+    ("cache-mib", "SQLite page cache in MiB (more keeps more of a large database in memory)", cxxopts::value<int>()->default_value(std::to_string(d.cache_mib)))
     ("q,quiet", "Log warnings and errors only")
     ("h,help", "Show this help")
     ("positional", "", cxxopts::value<std::vector<std::string>>());
@@ -63,6 +64,7 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     out->max_conns = result["max-conns"].as<int>();
     out->idle_timeout_ms = SecondsToMs(result["idle-timeout"].as<double>());
     out->busy_timeout_ms = SecondsToMs(result["busy-timeout"].as<double>());
+    out->cache_mib = result["cache-mib"].as<int>();
     out->quiet = result.count("quiet") > 0;
     std::string sync = result["sync"].as<std::string>();
     if (sync != "full" && sync != "normal") throw std::invalid_argument("--sync must be full or normal");
@@ -84,6 +86,8 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
       throw std::invalid_argument("timeouts must be positive");
     if (out->max_conns < 1) throw std::invalid_argument("--max-conns must be at least 1");
     if (out->max_users < 0) throw std::invalid_argument("--max-users must not be negative");
+    if (out->cache_mib < 1 || out->cache_mib > 65536)
+      throw std::invalid_argument("--cache-mib must be from 1 to 65536");
   } catch (const std::exception& e) {
     std::cerr << "im-server: " << e.what() << "\n(try im-server --help)" << std::endl;
     return 2;

@@ -17,6 +17,7 @@ struct ServerOptions {
   int64_t idle_timeout_ms = 5000;  // a connection must send its line within this
   int64_t busy_timeout_ms = 5000;  // how long a write waits for a locked database; then 500
   bool sync_full = true;           // fsync every commit (survives power loss)
+  int cache_mib = 16;              // SQLite page cache: B-tree interior pages of 1M users fit
   bool quiet = false;              // log warnings and errors only
   // Sockets handed over by systemd socket activation (LISTEN_FDS); -1: bind our own.
   int inherited_tcp_fd = -1;

@@ -30,6 +30,8 @@ PresenceUdp::PresenceUdp(uv_loop_t* loop, Store& store, GroupCommit& commit,
     : loop_(loop), store_(store), commit_(commit), presence_ttl_ms_(presence_ttl_ms) {
   uv_udp_init(loop_, &udp_);
   udp_.data = this;
+  uv_check_init(loop_, &end_reads_);
+  end_reads_.data = this;
 }
 
 int PresenceUdp::Start(const sockaddr* addr, int inherited_fd) {
@@ -40,7 +42,12 @@ int PresenceUdp::Start(const sockaddr* addr, int inherited_fd) {
   uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp_), &size);
   rc = uv_udp_recv_start(&udp_, OnAlloc, OnRecv);
   started_ = rc == 0;
+  if (started_) uv_check_start(&end_reads_, OnCheck);  // a check does not keep the loop alive
   return rc;
+}
+
+void PresenceUdp::OnCheck(uv_check_t* handle) noexcept {
+  static_cast<PresenceUdp*>(handle->data)->store_.EndReads();
 }
 
 int PresenceUdp::LocalPort() const {
@@ -53,7 +60,9 @@ int PresenceUdp::LocalPort() const {
 void PresenceUdp::Close() {
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&udp_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);  // member of a long-lived object
+    uv_close(reinterpret_cast<uv_handle_t*>(&end_reads_), nullptr);
   }
+  store_.EndReads();
 }
 
 void PresenceUdp::OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {

@@ -1,6 +1,7 @@
 // The UDP presence socket: SET datagrams go to the group commit, GET datagrams are
-// answered at once from the database (WAL readers never wait for writers). Loop thread
-// only; the object must outlive uv_run.
+// answered at once from the database (WAL readers never wait for writers), the GETs of
+// one loop iteration in one read transaction. Loop thread only; the object must outlive
+// uv_run.
 #pragma once
 
 #include <uv.h>
@@ -41,6 +42,7 @@ class PresenceUdp {
   static void OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
                      unsigned flags) noexcept;
   static void AfterSend(uv_udp_send_t* req, int status) noexcept;
+  static void OnCheck(uv_check_t* handle) noexcept;
   void OnDatagram(std::string_view datagram, const sockaddr* from);
   void Send(std::string_view bytes, const sockaddr* to);
 
@@ -53,6 +55,7 @@ class PresenceUdp {
   GroupCommit& commit_;
   int64_t presence_ttl_ms_;
   uv_udp_t udp_;
+  uv_check_t end_reads_;  // ends the iteration's read transaction after its GETs
   bool started_ = false;
   int queued_sends_ = 0;
   char recv_buf_[65536];   // one datagram at a time; reused (receive is synchronous)

@@ -73,7 +73,8 @@ std::unique_ptr<Store> Store::Open(const Options& options, std::string* error) {
   // Start-up may wait for another server that is creating the schema right now.
   sqlite3_busy_timeout(store->db_, 5000);
   std::string pragmas = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
-                        (options.sync_full ? "FULL" : "NORMAL") + "; PRAGMA foreign_keys=OFF;";
+                        (options.sync_full ? "FULL" : "NORMAL") + "; PRAGMA foreign_keys=OFF;" +
+                        " PRAGMA cache_size=-" + std::to_string(options.cache_mib * 1024) + ";";
   char* msg = nullptr;
   for (const std::string& sql : {pragmas, std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;"}) {
     if (sqlite3_exec(store->db_, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
@@ -90,7 +91,7 @@ std::unique_ptr<Store> Store::Open(const Options& options, std::string* error) {
 
 Store::~Store() {
   for (sqlite3_stmt* stmt :
-       {begin_, commit_, rollback_, sync_normal_, sync_full_, user_exists_, user_count_,
+       {begin_, begin_read_, commit_, rollback_, sync_normal_, sync_full_, user_exists_, user_count_,
         insert_user_, buddy_exists_, buddy_count_, insert_buddy_, delete_buddy_, put_presence_,
         buddy_status_}) {
     sqlite3_finalize(stmt);  // a no-op on nullptr
@@ -104,6 +105,7 @@ bool Store::Prepare(std::string* error) {
     const char* sql;
   } statements[] = {
       {&begin_, "BEGIN IMMEDIATE"},
+      {&begin_read_, "BEGIN DEFERRED"},
       {&commit_, "COMMIT"},
       {&rollback_, "ROLLBACK"},
       {&sync_normal_, "PRAGMA synchronous=NORMAL"},
@@ -148,7 +150,22 @@ Store::Status Store::Exec(sqlite3_stmt* stmt, const char* what) {
   return Check(sqlite3_step(stmt), what);
 }
 
+Store::Status Store::BeginReads() {
+  if (reading_) return Status::kOk;
+  Status s = Exec(begin_read_, "BEGIN");
+  reading_ = s == Status::kOk;
+  return s;
+}
+
+void Store::EndReads() {
+  if (!reading_) return;
+  reading_ = false;
+  // Ending a read-only transaction releases its snapshot; it has nothing to fail on.
+  if (!sqlite3_get_autocommit(db_)) Exec(commit_, "COMMIT");
+}
+
 Store::Status Store::BeginWrite(bool durable) {
+  EndReads();
   relaxed_sync_ = options_.sync_full && !durable;
   if (relaxed_sync_) {
     // Safe in WAL mode: a later FULL commit syncs every frame before it, so accounts
@@ -296,6 +313,7 @@ Store::Status Store::PutPresence(std::string_view user, bool online, std::string
 Store::Status Store::AppendBuddyLines(std::string_view user, int64_t now_ms, int64_t ttl_ms,
                                       const PresenceMap& newer, std::string* out,
                                       bool* exists) {
+  if (Status s = BeginReads(); s != Status::kOk) return s;
   size_t rows = 0;
   {
     ResetOnExit reset(buddy_status_);

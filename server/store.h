@@ -47,6 +47,7 @@ class Store {
     std::string path;
     bool sync_full = true;    // synchronous=FULL: a commit survives a power cut
     int64_t max_users = 0;    // 0: no limit
+    int cache_mib = 16;       // SQLite page cache of this connection
   };
 
   // Opens (creating if needed) the database and its schema. Start-up only: this is the
@@ -71,7 +72,10 @@ class Store {
   Status Commit();
   void Rollback();  // safe to call when no transaction is open
 
-  // --- Reads, outside any write transaction.
+  // --- Reads, outside any write transaction. The first read opens a read transaction
+  // that later reads share until EndReads(): one snapshot (and one pair of WAL lock
+  // syscalls) per loop iteration instead of per GET. BeginWrite ends it first.
+  void EndReads();
   // Appends the GET reply lines for `user` to *out, sorted by buddy id. A buddy is ONLINE
   // if its last SET ONLINE is newer than now_ms - ttl_ms. `newer` holds presence accepted
   // but not yet committed; it wins over the database. *exists is false for an
@@ -90,15 +94,18 @@ class Store {
   Status AddBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply);
   Status DelBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply);
   Status Exec(sqlite3_stmt* stmt, const char* what);
+  Status BeginReads();
 
   sqlite3* db_ = nullptr;
   Options options_;
   bool in_transaction_ = false;
+  bool reading_ = false;       // a read transaction opened by a read is still open
   bool relaxed_sync_ = false;  // synchronous lowered for the open presence-only batch
   std::string last_error_;
 
   // Prepared once, reset after each use.
   sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* begin_read_ = nullptr;
   sqlite3_stmt* commit_ = nullptr;
   sqlite3_stmt* rollback_ = nullptr;
   sqlite3_stmt* sync_normal_ = nullptr;

@@ -38,6 +38,7 @@ class StoreTest : public ::testing::Test {
                   int64_t ttl = 1000, const PresenceMap& pending = {}) {
     std::string out;
     EXPECT_EQ(store.AppendBuddyLines(user, now, ttl, pending, &out, exists), Status::kOk);
+    store.EndReads();  // as the server does at the end of each loop iteration
     return out;
   }
 
@@ -173,6 +174,27 @@ TEST_F(StoreTest, TwoConnectionsShareOneFile) {
   Put(*a, "bob", true, 7, 9999);
   bool exists = false;
   EXPECT_EQ(Get(*b, "alice", &exists), "bob 100 ONLINE 127.0.0.1 7\n");
+}
+
+TEST_F(StoreTest, ReadsShareOneSnapshotUntilEndReadsAndAWriteEndsThem) {
+  auto a = OpenStore();
+  auto b = OpenStore();
+  for (const char* id : {"alice", "bob"}) Apply(*a, Verb::kReg, id);
+  Apply(*a, Verb::kAdd, "alice", "bob");
+  std::string out;
+  bool exists = false;
+  ASSERT_EQ(b->AppendBuddyLines("alice", 10000, 1000, {}, &out, &exists), Status::kOk);
+  EXPECT_EQ(out, "bob 101 OFFLINE unknown 0\n");
+  Put(*a, "bob", true, 7, 9999);  // committed by the other connection meanwhile
+  out.clear();
+  ASSERT_EQ(b->AppendBuddyLines("alice", 10000, 1000, {}, &out, &exists), Status::kOk);
+  EXPECT_EQ(out, "bob 101 OFFLINE unknown 0\n") << "same read transaction, same snapshot";
+  b->EndReads();
+  EXPECT_EQ(Get(*b, "alice", &exists), "bob 100 ONLINE 127.0.0.1 7\n");
+  out.clear();
+  ASSERT_EQ(b->AppendBuddyLines("alice", 10000, 1000, {}, &out, &exists), Status::kOk);
+  EXPECT_EQ(Apply(*b, Verb::kReg, "carol"), Reply::kOk);  // BeginWrite ends the open read
+  EXPECT_EQ(Apply(*a, Verb::kReg, "carol"), Reply::kAlreadyRegistered);
 }
 
 TEST_F(StoreTest, LockHeldElsewhereIsBusyAtOnceAndReadsStillWork) {
