@@ -28,7 +28,7 @@ int64_t WallClockMs() {
 PresenceUdp::PresenceUdp(uv_loop_t* loop, Store& store, GroupCommit& commit,
                          int64_t presence_ttl_ms)
     : loop_(loop), store_(store), commit_(commit), presence_ttl_ms_(presence_ttl_ms) {
-  uv_udp_init(loop_, &udp_);
+  uv_udp_init_ex(loop_, &udp_, AF_UNSPEC | UV_UDP_RECVMMSG);
   udp_.data = this;
   uv_check_init(loop_, &end_reads_);
   end_reads_.data = this;
@@ -67,7 +67,7 @@ void PresenceUdp::Close() {
 
 void PresenceUdp::OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
   auto* self = static_cast<PresenceUdp*>(handle->data);
-  *buf = uv_buf_init(self->recv_buf_, sizeof self->recv_buf_);
+  *buf = uv_buf_init(self->recv_buf_.get(), kRecvSlotBytes * kRecvBatch);
 }
 
 void PresenceUdp::OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
@@ -77,7 +77,9 @@ void PresenceUdp::OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, cons
     IM_LOG(kWarn, "udp receive: %s", uv_strerror(static_cast<int>(nread)));
     return;
   }
-  if (addr == nullptr) return;  // nothing more to read this time; not an empty datagram
+  // No address: nothing more to read this time (not an empty datagram), or the end of a
+  // recvmmsg batch (UV_UDP_MMSG_FREE; the buffer is ours and reused).
+  if (addr == nullptr) return;
   if (flags & UV_UDP_PARTIAL) {
     ++self->stats_.truncated;
     return;

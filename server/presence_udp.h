@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace im::server {
@@ -58,7 +59,12 @@ class PresenceUdp {
   uv_check_t end_reads_;  // ends the iteration's read transaction after its GETs
   bool started_ = false;
   int queued_sends_ = 0;
-  char recv_buf_[65536];   // one datagram at a time; reused (receive is synchronous)
+  // recvmmsg: libuv splits this buffer into 64 KiB slots, one datagram each, and reads
+  // up to kRecvBatch datagrams per system call. Reused (receive is synchronous); only the
+  // pages datagrams land on become resident.
+  static constexpr size_t kRecvSlotBytes = 64 * 1024;
+  static constexpr size_t kRecvBatch = 16;
+  std::unique_ptr<char[]> recv_buf_{new char[kRecvSlotBytes * kRecvBatch]};
   std::string reply_;      // scratch for GET replies; keeps its capacity
   std::string user_, ip_;  // scratch for SET
   Stats stats_;
