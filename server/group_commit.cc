@@ -108,12 +108,12 @@ void GroupCommit::Flush() {
   for (size_t i = 0; i < batch.size() && status == Store::Status::kOk; ++i) {
     status = store_.Apply(batch[i].request, &replies_[i]);
   }
-  uint64_t written = 0, unregistered = 0;
+  uint64_t written = 0, not_written = 0;
   for (auto it = presence.begin(); it != presence.end() && status == Store::Status::kOk; ++it) {
-    bool registered = false;
+    bool row_written = false;
     status = store_.PutPresence(it->first, it->second.online, it->second.ip, it->second.port,
-                                it->second.updated_ms, &registered);
-    ++(registered ? written : unregistered);
+                                it->second.updated_ms, &row_written);
+    ++(row_written ? written : not_written);
   }
   if (status == Store::Status::kOk) status = store_.Commit();
 
@@ -137,9 +137,9 @@ void GroupCommit::Flush() {
   ++stats_.commits;
   stats_.requests += batch.size();
   stats_.presence_written += written;
-  stats_.presence_unregistered += unregistered;
-  if (unregistered > 0) IM_LOG(kDebug, "udp dropped %llu SET for unregistered users",
-                               static_cast<unsigned long long>(unregistered));
+  stats_.presence_dropped += not_written;
+  if (not_written > 0) IM_LOG(kDebug, "udp dropped %llu SET for unregistered users (or stale)",
+                              static_cast<unsigned long long>(not_written));
   for (size_t i = 0; i < batch.size(); ++i) sink_.OnCommitted(batch[i].session_id, replies_[i]);
 }
 

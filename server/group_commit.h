@@ -41,7 +41,7 @@ class GroupCommit {
     uint64_t commits = 0;               // transactions committed
     uint64_t requests = 0;              // account requests committed
     uint64_t presence_written = 0;      // presence rows written
-    uint64_t presence_unregistered = 0; // SETs for unknown users, dropped
+    uint64_t presence_dropped = 0;      // SETs for unknown users (or older than the row), dropped
     uint64_t presence_overflow = 0;     // SETs dropped because too many were waiting
     uint64_t busy_retries = 0;          // BeginWrite attempts that found the lock taken
     uint64_t failed_requests = 0;       // requests answered 500

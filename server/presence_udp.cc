@@ -97,8 +97,7 @@ void PresenceUdp::OnDatagram(std::string_view datagram, const sockaddr* from) {
       uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(from), ip, sizeof ip);
     }
     ++stats_.sets;
-    ip_.assign(ip);
-    commit_.AddPresence(set->user, set->online, ip_, set->msg_port, WallClockMs());
+    commit_.AddPresence(set->user, set->online, ip, set->msg_port, WallClockMs());
     return;
   }
   if (auto* get = std::get_if<proto::GetBuddies>(&parsed)) {

@@ -66,7 +66,6 @@ class PresenceUdp {
   static constexpr size_t kRecvBatch = 16;
   std::unique_ptr<char[]> recv_buf_{new char[kRecvSlotBytes * kRecvBatch]};
   std::string reply_;      // scratch for GET replies; keeps its capacity
-  std::string user_, ip_;  // scratch for SET
   Stats stats_;
 };
 

@@ -159,7 +159,7 @@ void Server::LogStats(const char* when) {
   const auto& u = udp_.stats();
   IM_LOG(kInfo,
          "%s: connections %llu accepted, %zu open, %llu idle-closed; commits %llu, requests "
-         "%llu, failed %llu, busy retries %llu; udp SET %llu (unregistered %llu, overflow "
+         "%llu, failed %llu, busy retries %llu; udp SET %llu (dropped %llu, overflow "
          "%llu), GET %llu (unknown %llu, errors %llu), malformed %llu, truncated %llu",
          when, static_cast<unsigned long long>(accepted_), sessions_.size(),
          static_cast<unsigned long long>(idle_closed_),
@@ -167,7 +167,7 @@ void Server::LogStats(const char* when) {
          static_cast<unsigned long long>(c.failed_requests),
          static_cast<unsigned long long>(c.busy_retries),
          static_cast<unsigned long long>(u.sets),
-         static_cast<unsigned long long>(c.presence_unregistered),
+         static_cast<unsigned long long>(c.presence_dropped),
          static_cast<unsigned long long>(c.presence_overflow),
          static_cast<unsigned long long>(u.gets),
          static_cast<unsigned long long>(u.unknown_users),

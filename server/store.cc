@@ -122,7 +122,8 @@ bool Store::Prepare(std::string* error) {
        "INSERT INTO presence(user, online, ip, port, updated_ms) "
        "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1) "
        "ON CONFLICT(user) DO UPDATE SET online = excluded.online, ip = excluded.ip, "
-       "port = excluded.port, updated_ms = excluded.updated_ms"},
+       "port = excluded.port, updated_ms = excluded.updated_ms "
+       "WHERE excluded.updated_ms >= presence.updated_ms"},
       // Rows come out in primary-key order, i.e. sorted by buddy id (BINARY collation).
       {&buddy_status_,
        "SELECT b.buddy, p.online, p.ip, p.port, p.updated_ms FROM buddies AS b "
@@ -298,7 +299,7 @@ Store::Status Store::DelBuddy(std::string_view user, std::string_view buddy,
 }
 
 Store::Status Store::PutPresence(std::string_view user, bool online, std::string_view ip,
-                                 uint16_t port, int64_t updated_ms, bool* registered) {
+                                 uint16_t port, int64_t updated_ms, bool* written) {
   ResetOnExit reset(put_presence_);
   BindText(put_presence_, 1, user);
   sqlite3_bind_int(put_presence_, 2, online ? 1 : 0);
@@ -306,7 +307,7 @@ Store::Status Store::PutPresence(std::string_view user, bool online, std::string
   sqlite3_bind_int(put_presence_, 4, port);
   sqlite3_bind_int64(put_presence_, 5, updated_ms);
   Status s = Check(sqlite3_step(put_presence_), "put presence");
-  *registered = s == Status::kOk && sqlite3_changes(db_) > 0;
+  *written = s == Status::kOk && sqlite3_changes(db_) > 0;
   return s;
 }
 

@@ -65,10 +65,11 @@ class Store {
   // Applies one account request. On kOk, *reply is the protocol answer. On any other
   // status the transaction must be rolled back.
   Status Apply(const proto::Request& request, proto::Reply* reply);
-  // Records a user's presence; *registered is false (and nothing written) if the user
-  // does not exist.
+  // Records a user's presence; *written is false (and nothing written) if the user
+  // does not exist or the database already holds a newer SET (from another server that
+  // wrote its batch first: the newest heartbeat wins, whatever the commit order).
   Status PutPresence(std::string_view user, bool online, std::string_view ip, uint16_t port,
-                     int64_t updated_ms, bool* registered);
+                     int64_t updated_ms, bool* written);
   Status Commit();
   void Rollback();  // safe to call when no transaction is open
 

@@ -43,12 +43,12 @@ class StoreTest : public ::testing::Test {
   }
 
   void Put(Store& store, const std::string& user, bool online, int port, int64_t at,
-           bool expect_registered = true) {
+           bool expect_written = true) {
     ASSERT_EQ(store.BeginWrite(false), Status::kOk);
-    bool registered = false;
-    ASSERT_EQ(store.PutPresence(user, online, "127.0.0.1", port, at, &registered), Status::kOk);
+    bool written = false;
+    ASSERT_EQ(store.PutPresence(user, online, "127.0.0.1", port, at, &written), Status::kOk);
     ASSERT_EQ(store.Commit(), Status::kOk);
-    EXPECT_EQ(registered, expect_registered);
+    EXPECT_EQ(written, expect_written);
   }
 
   test::TempDir dir_;
@@ -115,6 +115,17 @@ TEST_F(StoreTest, GetListsBuddiesSortedWithPresenceAndExpiry) {
   Put(*store, "amy", false, 0, 9900);
   EXPECT_EQ(Get(*store, "me", &exists),
             "Bob 101 OFFLINE unknown 0\namy 101 OFFLINE unknown 0\nzed 101 OFFLINE unknown 0\n");
+}
+
+TEST_F(StoreTest, TheNewestSetWinsWhateverTheCommitOrder) {
+  auto store = OpenStore();
+  for (const char* id : {"me", "amy"}) Apply(*store, Verb::kReg, id);
+  Apply(*store, Verb::kAdd, "me", "amy");
+  Put(*store, "amy", true, 4000, /*at=*/9900);
+  // Another server's batch, written later, holding an older heartbeat: not applied.
+  Put(*store, "amy", false, 0, /*at=*/9500, /*expect_written=*/false);
+  bool exists = false;
+  EXPECT_EQ(Get(*store, "me", &exists), "amy 100 ONLINE 127.0.0.1 4000\n");
 }
 
 TEST_F(StoreTest, GetPrefersPresenceNotYetCommitted) {
