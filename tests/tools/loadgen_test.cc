@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <regex>
@@ -62,7 +63,15 @@ TEST_F(LoadgenTest, RegCountsExactlyTheRequestsAskedFor) {
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(r.Field("ok"), 500) << r.out;
   EXPECT_EQ(r.Field("failed"), 0) << r.out;
-  // Every one really registered: the server agrees.
+  // Every one really registered: the database holds exactly that many accounts.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(dir_.File("im.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* count = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM users", -1, &count, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(count), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(count, 0), 500);
+  sqlite3_finalize(count);
+  sqlite3_close(db);
   EXPECT_EQ(server_.process->CountLog("ERROR"), 0);
 }
 
