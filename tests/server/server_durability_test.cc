@@ -180,7 +180,9 @@ TEST_F(ServerTest, PresenceWrittenBehindIsReadAtOnceAndCommittedOnSigterm) {
   // The same server answers from the SET still waiting in memory, without a flush.
   EXPECT_EQ(udp_.Ask(server_.udp_port, "GET alice").value_or(""), "bob 100 ONLINE 127.0.0.1 4321\n");
   bob.Send(server_.udp_port, "SET bob ONLINE 4322");
-  server_.process->Signal(SIGTERM);  // at once: the shutdown commits what waits
+  // Seen, so the server has taken it (a SIGTERM handled first would close the socket).
+  EXPECT_EQ(udp_.Ask(server_.udp_port, "GET alice").value_or(""), "bob 100 ONLINE 127.0.0.1 4322\n");
+  server_.process->Signal(SIGTERM);  // well inside 50 ms: the shutdown commits what waits
   ASSERT_EQ(server_.process->Wait(3000), 0);
   Start();
   EXPECT_EQ(udp_.Ask(server_.udp_port, "GET alice").value_or(""), "bob 100 ONLINE 127.0.0.1 4322\n");
