@@ -47,9 +47,8 @@ bool GroupCommit::AddPresence(std::string_view user, bool online, std::string_vi
       ++stats_.presence_overflow;
       return false;
     }
-    if (presence_.empty() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&presence_timer_))) {
-      uv_timer_start(&presence_timer_, OnPresenceTimer, kPresenceFlushMs, 0);
-    }
+    // The first waiting SET starts the clock; every successful Flush stops it.
+    if (presence_.empty()) uv_timer_start(&presence_timer_, OnPresenceTimer, kPresenceFlushMs, 0);
     it = presence_.emplace(std::string(user), Presence{}).first;
   }
   Presence& p = it->second;

@@ -151,18 +151,16 @@ Store::Status Store::Exec(sqlite3_stmt* stmt, const char* what) {
   return Check(sqlite3_step(stmt), what);
 }
 
+// Reads never run inside a write transaction (writes open and close theirs within one
+// Flush), so an open transaction outside a write is the reads' own.
 Store::Status Store::BeginReads() {
-  if (reading_) return Status::kOk;
-  Status s = Exec(begin_read_, "BEGIN");
-  reading_ = s == Status::kOk;
-  return s;
+  if (!sqlite3_get_autocommit(db_)) return Status::kOk;
+  return Exec(begin_read_, "BEGIN");
 }
 
 void Store::EndReads() {
-  if (!reading_) return;
-  reading_ = false;
   // Ending a read-only transaction releases its snapshot; it has nothing to fail on.
-  if (!sqlite3_get_autocommit(db_)) Exec(commit_, "COMMIT");
+  if (!in_transaction_ && !sqlite3_get_autocommit(db_)) Exec(commit_, "COMMIT");
 }
 
 Store::Status Store::BeginWrite(bool durable) {
@@ -328,19 +326,25 @@ Store::Status Store::AppendBuddyLines(std::string_view user, int64_t now_ms, int
                                 static_cast<size_t>(sqlite3_column_bytes(buddy_status_, col)));
       };
       std::string_view buddy = text(0);
-      if (!newer.empty()) {
-        if (auto it = newer.find(buddy); it != newer.end()) {
-          const Presence& p = it->second;
-          proto::AppendBuddyLine(out, buddy, p.online && p.updated_ms > now_ms - ttl_ms, p.ip,
-                                 p.port);
-          continue;
-        }
+      auto pending = newer.empty() ? newer.end() : newer.find(buddy);
+      bool online;
+      int64_t updated_ms;
+      std::string_view ip;
+      uint16_t port;
+      if (pending != newer.end()) {
+        const Presence& p = pending->second;
+        online = p.online;
+        updated_ms = p.updated_ms;
+        ip = p.ip;
+        port = p.port;
+      } else {
+        online = sqlite3_column_type(buddy_status_, 1) != SQLITE_NULL &&
+                 sqlite3_column_int(buddy_status_, 1) != 0;
+        updated_ms = sqlite3_column_int64(buddy_status_, 4);
+        ip = text(2);
+        port = static_cast<uint16_t>(sqlite3_column_int(buddy_status_, 3));
       }
-      bool online = sqlite3_column_type(buddy_status_, 1) != SQLITE_NULL &&
-                    sqlite3_column_int(buddy_status_, 1) != 0 &&
-                    sqlite3_column_int64(buddy_status_, 4) > now_ms - ttl_ms;
-      proto::AppendBuddyLine(out, buddy, online, text(2),
-                             static_cast<uint16_t>(sqlite3_column_int(buddy_status_, 3)));
+      proto::AppendBuddyLine(out, buddy, online && updated_ms > now_ms - ttl_ms, ip, port);
     }
     if (Status s = Check(rc, "read buddies"); s != Status::kOk) return s;
   }

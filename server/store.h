@@ -100,7 +100,6 @@ class Store {
   sqlite3* db_ = nullptr;
   Options options_;
   bool in_transaction_ = false;
-  bool reading_ = false;       // a read transaction opened by a read is still open
   bool relaxed_sync_ = false;  // synchronous lowered for the open presence-only batch
   std::string last_error_;
 
