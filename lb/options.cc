@@ -1,38 +1,11 @@
 #include "lb/options.h"
 
-#include "proto/address.h"
-
-#include <netdb.h>
-#include <uv.h>
-
-#include <cstring>
 #include <cxxopts.hpp>
 #include <iostream>
 
-namespace im::lb {
+#include "net/address.h"
 
-bool ResolveHostPort(const std::string& text, const std::string& default_host,
-                     sockaddr_storage* addr, std::string* error) {
-  proto::HostPort hp;
-  if (!proto::SplitHostPort(text, default_host, &hp)) {
-    *error = "bad address " + text + " (want HOST:PORT, [V6ADDR]:PORT or PORT, port 0-65535)";
-    return false;
-  }
-  std::memset(addr, 0, sizeof *addr);
-  int port = static_cast<int>(hp.port);
-  if (uv_ip4_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in*>(addr)) == 0) return true;
-  if (uv_ip6_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in6*>(addr)) == 0) return true;
-  addrinfo hints{}, *res = nullptr;
-  hints.ai_socktype = SOCK_STREAM;
-  if (int rc = getaddrinfo(hp.host.c_str(), nullptr, &hints, &res); rc != 0) {
-    *error = "cannot resolve " + hp.host + ": " + gai_strerror(rc);
-    return false;
-  }
-  std::memcpy(addr, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  reinterpret_cast<sockaddr_in*>(addr)->sin_port = htons(static_cast<uint16_t>(port));  // v4 and v6 alike
-  return true;
-}
+namespace im::lb {
 
 int ParseLbOptions(int argc, char** argv, LbOptions* out) {
   cxxopts::Options options("im-lb", "Round-robin TCP load balancer for im-server backends.");
@@ -56,22 +29,17 @@ int ParseLbOptions(int argc, char** argv, LbOptions* out) {
       return -1;
     }
     if (!result.unmatched().empty()) throw std::invalid_argument("unexpected argument " + result.unmatched()[0]);
+    // Start-up: names may be resolved here (blocking), never later on the loop.
     std::string error;
-    sockaddr_storage listen{};
-    std::string listen_text = result["listen"].as<std::string>();
-    proto::HostPort listen_at;
-    if (!proto::SplitHostPort(listen_text, "0.0.0.0", &listen_at) ||
-        !ResolveHostPort(listen_text, "0.0.0.0", &listen, &error)) {
-      throw std::invalid_argument(error.empty() ? "bad --listen " + listen_text : error);
+    if (!net::ResolveHostPort(result["listen"].as<std::string>(), "0.0.0.0", &out->listen, &error)) {
+      throw std::invalid_argument("--listen: " + error);
     }
-    out->listen_host = listen_at.host;
-    out->listen_port = static_cast<int>(listen_at.port);
     std::vector<std::string> names = {"127.0.0.1:5001", "127.0.0.1:5002"};
     if (result.count("backend")) names = result["backend"].as<std::vector<std::string>>();
     for (const auto& name : names) {
       Backend b;
       b.name = name;
-      if (!ResolveHostPort(name, "127.0.0.1", &b.addr, &error)) throw std::invalid_argument(error);
+      if (!net::ResolveHostPort(name, "127.0.0.1", &b.addr, &error)) throw std::invalid_argument("--backend: " + error);
       out->backends.push_back(b);
     }
     out->connect_timeout_ms = ms(result["connect-timeout"].as<double>());

@@ -12,8 +12,7 @@
 namespace im::lb {
 
 struct LbOptions {
-  std::string listen_host = "0.0.0.0";
-  int listen_port = 1234;            // 0 picks a free port (logged)
+  sockaddr_storage listen{};         // resolved --listen (default 0.0.0.0:1234; port 0 picks one)
   std::vector<Backend> backends;     // default 127.0.0.1:5001 and 127.0.0.1:5002
   uint64_t connect_timeout_ms = 1000;  // a backend slower to accept is marked down
   uint64_t check_interval_ms = 1000;   // how often down backends are probed
@@ -25,10 +24,5 @@ struct LbOptions {
 
 // Parses argv. Returns 0 to run, -1 after --help (exit 0), 2 on a usage error (printed).
 int ParseLbOptions(int argc, char** argv, LbOptions* options);
-
-// "HOST:PORT", "[V6]:PORT" or "PORT" (then `default_host`) to an address. Start-up only:
-// a name that is not numeric is resolved with a blocking getaddrinfo.
-bool ResolveHostPort(const std::string& text, const std::string& default_host,
-                     sockaddr_storage* addr, std::string* error);
 
 }  // namespace im::lb

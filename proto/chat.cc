@@ -1,6 +1,7 @@
 #include "proto/chat.h"
 
 #include "proto/line.h"
+#include "proto/text.h"
 #include "proto/userid.h"
 
 namespace im::proto {
@@ -35,15 +36,6 @@ std::string FormatMessage(std::string_view text) {
   std::string out = "MSG ";
   out.append(Printable(text.substr(0, kMaxChatLineBytes - 4)));
   out += '\n';
-  return out;
-}
-
-std::string Printable(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) c = '?';
-  }
   return out;
 }
 

@@ -33,7 +33,4 @@ inline constexpr std::string_view kChatOk = "OK\n";
 inline constexpr std::string_view kChatBusy = "BUSY\n";
 inline constexpr std::string_view kChatBye = "BYE\n";
 
-// Text safe to show on a terminal: control bytes (escape sequences!) become '?'.
-std::string Printable(std::string_view text);
-
 }  // namespace im::proto

@@ -8,18 +8,6 @@
 namespace im::proto {
 namespace {
 
-bool ParseStatus(std::string_view word, bool* online) {
-  if (EqualsIgnoreCase(word, "ONLINE") || word == "100") {
-    *online = true;
-    return true;
-  }
-  if (EqualsIgnoreCase(word, "OFFLINE") || word == "101") {
-    *online = false;
-    return true;
-  }
-  return false;
-}
-
 // Parses one buddy line of a GET reply, strictly as the server writes it.
 bool ParseBuddyLine(std::string_view line, BuddyStatus* out) {
   auto words = SplitWords(line);
@@ -41,6 +29,18 @@ bool ParseBuddyLine(std::string_view line, BuddyStatus* out) {
 }
 
 }  // namespace
+
+bool ParseStatus(std::string_view word, bool* online) {
+  if (EqualsIgnoreCase(word, "ONLINE") || word == "100") {
+    *online = true;
+    return true;
+  }
+  if (EqualsIgnoreCase(word, "OFFLINE") || word == "101") {
+    *online = false;
+    return true;
+  }
+  return false;
+}
 
 std::variant<SetPresence, GetBuddies, DatagramError> ParseDatagram(std::string_view datagram) {
   std::string_view line = StripLineEnd(datagram);
@@ -65,10 +65,10 @@ std::variant<SetPresence, GetBuddies, DatagramError> ParseDatagram(std::string_v
   return DatagramError::kMalformed;
 }
 
-std::string_view ErrorReplyFor(std::string_view datagram, DatagramError error) {
+std::optional<Reply> ErrorReplyFor(std::string_view datagram, DatagramError error) {
   auto words = SplitWords(StripLineEnd(datagram).substr(0, kMaxLineBytes));
-  if (words.empty() || !EqualsIgnoreCase(words[0], "GET")) return {};
-  return error == DatagramError::kBadUserId ? kGetNoSuchUser : kGetBadRequest;
+  if (words.empty() || !EqualsIgnoreCase(words[0], "GET")) return std::nullopt;
+  return error == DatagramError::kBadUserId ? Reply::kNoSuchUser : Reply::kBadRequest;
 }
 
 std::string FormatSet(std::string_view user, bool online, uint16_t msg_port) {
@@ -105,18 +105,12 @@ void AppendBuddyLine(std::string* out, std::string_view id, bool online, std::st
 
 GetReply ParseGetReply(std::string_view datagram) {
   GetReply reply;
-  std::string_view first = datagram.substr(0, datagram.find('\n'));
-  first = StripLineEnd(first);
-  if (first == StripLineEnd(kGetNoSuchUser)) {
-    reply.kind = GetReply::Kind::kNoSuchUser;
-    return reply;
-  }
-  if (first == StripLineEnd(kGetBadRequest)) {
-    reply.kind = GetReply::Kind::kBadRequest;
-    return reply;
-  }
-  if (first == StripLineEnd(kGetServerError)) {
-    reply.kind = GetReply::Kind::kServerError;
+  std::string_view first = StripLineEnd(datagram.substr(0, datagram.find('\n')));
+  for (Reply error : kGetErrorReplies) {
+    if (first != StripLineEnd(ReplyLine(error))) continue;
+    reply.kind = error == Reply::kNoSuchUser   ? GetReply::Kind::kNoSuchUser
+                 : error == Reply::kBadRequest ? GetReply::Kind::kBadRequest
+                                               : GetReply::Kind::kServerError;
     return reply;
   }
   std::size_t pos = 0;

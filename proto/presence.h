@@ -3,10 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "proto/reply.h"
 
 namespace im::proto {
 
@@ -35,15 +38,17 @@ std::variant<SetPresence, GetBuddies, DatagramError> ParseDatagram(std::string_v
 // What to send back for a datagram ParseDatagram rejected: a GET is answered
 // (202 NO SUCH USER for an id that breaks the rules, 400 BAD REQUEST otherwise); a SET
 // never is, and neither is garbage (no reply means no reflection off spoofed sources).
-// Empty means "drop it".
-std::string_view ErrorReplyFor(std::string_view datagram, DatagramError error);
+// nullopt means "drop it".
+std::optional<Reply> ErrorReplyFor(std::string_view datagram, DatagramError error);
+
+// "ONLINE", "OFFLINE", "100", "101" (words any case) to online/offline.
+bool ParseStatus(std::string_view word, bool* online);
 
 std::string FormatSet(std::string_view user, bool online, uint16_t msg_port);
 std::string FormatGet(std::string_view user);
 
-inline constexpr std::string_view kGetNoSuchUser = "202 NO SUCH USER\n";
-inline constexpr std::string_view kGetBadRequest = "400 BAD REQUEST\n";
-inline constexpr std::string_view kGetServerError = "500 SERVER ERROR\n";
+// The replies a GET can get instead of a buddy list.
+inline constexpr Reply kGetErrorReplies[] = {Reply::kNoSuchUser, Reply::kBadRequest, Reply::kServerError};
 
 // One buddy's line in a GET reply.
 struct BuddyStatus {

@@ -4,76 +4,99 @@
 #include "proto/userid.h"
 
 namespace im::proto {
+namespace {
+
+// One row per verb: its name, its fields in order (the first `required` must be
+// present), what a bad id in any of them is answered with, and every reply it can get.
+struct VerbRule {
+  Verb verb;
+  std::string_view name;
+  std::span<const Field> fields;
+  size_t required;
+  Reply bad_id;
+  std::span<const Reply> replies;
+};
+
+constexpr Field kRegFields[] = {Field::kUser};
+constexpr Field kPairFields[] = {Field::kUser, Field::kBuddy};
+// Any request can also get 400 (the server did not understand it), 500 (storage failed,
+// nothing changed) and 503 (im-lb has no backend).
+constexpr Reply kRegReplies[] = {Reply::kOk, Reply::kAlreadyRegistered, Reply::kInvalidUserId,
+                                 Reply::kRegistrationClosed, Reply::kBadRequest, Reply::kServerError,
+                                 Reply::kNoBackend};
+constexpr Reply kAddReplies[] = {Reply::kOk, Reply::kAlreadyBuddy, Reply::kNoSuchUser, Reply::kBuddyListFull,
+                                 Reply::kBadRequest, Reply::kServerError, Reply::kNoBackend};
+constexpr Reply kDelReplies[] = {Reply::kOk, Reply::kNotABuddy, Reply::kNoSuchUser, Reply::kBadRequest,
+                                 Reply::kServerError, Reply::kNoBackend};
+
+constexpr VerbRule kGrammar[] = {
+    {Verb::kReg, "REG", kRegFields, 1, Reply::kInvalidUserId, kRegReplies},
+    {Verb::kAdd, "ADD", kPairFields, 2, Reply::kNoSuchUser, kAddReplies},
+    {Verb::kDel, "DEL", kPairFields, 2, Reply::kNoSuchUser, kDelReplies},
+};
+
+const VerbRule& RuleFor(Verb verb) {
+  for (const VerbRule& rule : kGrammar) {
+    if (rule.verb == verb) return rule;
+  }
+  return kGrammar[0];  // unreachable: every Verb has a row
+}
+
+std::string* FieldOf(Request& request, Field field) {
+  switch (field) {
+    case Field::kUser: return &request.user;
+    case Field::kBuddy: return &request.buddy;
+  }
+  return &request.user;
+}
+
+const std::string& FieldOf(const Request& request, Field field) {
+  return *FieldOf(const_cast<Request&>(request), field);
+}
+
+// Checks that need more than one field.
+bool Consistent(const Request& request) {
+  return !(request.verb == Verb::kAdd && request.user == request.buddy);  // no ADD of oneself
+}
+
+}  // namespace
 
 std::variant<Request, Reply> ParseRequest(std::string_view line) {
   if (line.size() > kMaxLineBytes || HasControlBytes(line)) return Reply::kBadRequest;
   auto words = SplitWords(line);
   if (words.empty()) return Reply::kBadRequest;
-
-  if (EqualsIgnoreCase(words[0], "REG")) {
-    if (words.size() != 2) return Reply::kBadRequest;
-    if (!IsValidUserId(words[1])) return Reply::kInvalidUserId;
-    return Request{Verb::kReg, std::string(words[1]), {}};
-  }
-  bool add = EqualsIgnoreCase(words[0], "ADD");
-  if (add || EqualsIgnoreCase(words[0], "DEL")) {
-    if (words.size() != 3) return Reply::kBadRequest;
-    // An id that breaks the rules was never registered.
-    if (!IsValidUserId(words[1]) || !IsValidUserId(words[2])) return Reply::kNoSuchUser;
-    if (add && words[1] == words[2]) return Reply::kNoSuchUser;
-    return Request{add ? Verb::kAdd : Verb::kDel, std::string(words[1]), std::string(words[2])};
+  for (const VerbRule& rule : kGrammar) {
+    if (!EqualsIgnoreCase(words[0], rule.name)) continue;
+    size_t args = words.size() - 1;
+    if (args < rule.required || args > rule.fields.size()) return Reply::kBadRequest;
+    Request request;
+    request.verb = rule.verb;
+    for (size_t i = 0; i < args; ++i) {
+      // Every field so far is a user id; one that breaks the rules was never registered.
+      if (!IsValidUserId(words[i + 1])) return rule.bad_id;
+      FieldOf(request, rule.fields[i])->assign(words[i + 1]);
+    }
+    if (!Consistent(request)) return rule.bad_id;
+    return request;
   }
   return Reply::kBadRequest;
 }
 
 std::string FormatRequest(const Request& request) {
-  std::string line;
-  switch (request.verb) {
-    case Verb::kReg: line = "REG " + request.user; break;
-    case Verb::kAdd: line = "ADD " + request.user + " " + request.buddy; break;
-    case Verb::kDel: line = "DEL " + request.user + " " + request.buddy; break;
+  const VerbRule& rule = RuleFor(request.verb);
+  std::string line(rule.name);
+  for (Field field : rule.fields) {
+    const std::string& value = FieldOf(request, field);
+    if (value.empty()) continue;  // an optional field left out
+    line += ' ';
+    line += value;
   }
   line += '\n';
   return line;
 }
 
-std::string_view ReplyLine(Reply reply) noexcept {
-  switch (reply) {
-    case Reply::kOk: return "200 OK\n";
-    case Reply::kAlreadyRegistered: return "201 ALREADY REGISTERED\n";
-    case Reply::kInvalidUserId: return "202 INVALID USERID\n";
-    case Reply::kRegistrationClosed: return "203 REGISTRATION CLOSED\n";
-    case Reply::kAlreadyBuddy: return "201 ALREADY BUDDY\n";
-    case Reply::kNoSuchUser: return "202 NO SUCH USER\n";
-    case Reply::kBuddyListFull: return "203 BUDDY LIST FULL\n";
-    case Reply::kNotABuddy: return "201 NOT A BUDDY\n";
-    case Reply::kBadRequest: return "400 BAD REQUEST\n";
-    case Reply::kServerError: return "500 SERVER ERROR\n";
-    case Reply::kNoBackend: return "503 NO BACKEND AVAILABLE\n";
-  }
-  return "500 SERVER ERROR\n";
-}
+std::string_view VerbName(Verb verb) noexcept { return RuleFor(verb).name; }
 
-int ReplyCode(Reply reply) noexcept {
-  std::string_view line = ReplyLine(reply);
-  return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-}
-
-std::optional<ReplyStatus> ParseReplyLine(std::string_view line) {
-  line = StripLineEnd(line);
-  if (line.size() < 3 || HasControlBytes(line)) return std::nullopt;
-  int code = 0;
-  for (int i = 0; i < 3; ++i) {
-    if (line[i] < '0' || line[i] > '9') return std::nullopt;
-    code = code * 10 + (line[i] - '0');
-  }
-  if (code < 100) return std::nullopt;
-  std::string_view text = line.substr(3);
-  if (!text.empty()) {
-    if (text[0] != ' ') return std::nullopt;
-    text.remove_prefix(1);
-  }
-  return ReplyStatus{code, std::string(text)};
-}
+std::span<const Reply> RepliesFor(Verb verb) noexcept { return RuleFor(verb).replies; }
 
 }  // namespace im::proto

@@ -1,18 +1,18 @@
-// Group commit: every account request that arrives during one loop iteration is
-// committed in one SQLite transaction at the end of the iteration, and the replies go out
-// only after that commit, so a 200 always means "on disk" while one fsync serves the
-// whole batch.
+// Group commit: every account request that arrives during one loop iteration goes to the
+// store in one batch (one transaction) at the end of the iteration, and the replies go
+// out only after that batch is durable, so a 200 always means "on disk" while one fsync
+// serves the whole batch.
 //
 // Presence is soft state that the next heartbeat rewrites, so it is written behind: SETs
-// wait in memory (a newer one for the same user replaces the older) and go to the
-// database with the next account batch or at most kPresenceFlushMs after the first of
-// them. This server's GETs read the waiting ones through pending_presence(); other
-// servers sharing the file see them within kPresenceFlushMs.
+// wait in memory (a newer one for the same user replaces the older) and go to the store
+// with the next account batch or at most kPresenceFlushMs after the first of them. This
+// server's GETs read the waiting ones through FindPending(); other servers sharing the
+// store see them within kPresenceFlushMs.
 //
-// A database locked by another process never blocks the loop: BeginWrite fails at once,
-// a timer retries with a short backoff (1, 2, 4, 8, 16 ms ...), and new writes join the
-// waiting batch. After busy_timeout_ms without success every waiting request gets
-// 500 SERVER ERROR and nothing of it is applied. Loop thread only.
+// One batch is in flight at a time; what arrives meanwhile waits for the next. Every
+// batch carries a deadline (its oldest request's arrival plus write_timeout_ms): the
+// engine gives up by then and nothing of the batch is applied, and a batch whose deadline
+// passed while it waited is answered 500 without being sent. Loop thread only.
 #pragma once
 
 #include <uv.h>
@@ -21,12 +21,22 @@
 #include <string>
 #include <vector>
 
+#include "net/timer.h"
 #include "proto/request.h"
 #include "server/store.h"
 
 namespace im::server {
 
-class GroupCommit {
+// Where a session hands its parsed request.
+class RequestQueue {
+ public:
+  virtual void AddRequest(uint64_t session_id, proto::Request request) = 0;
+
+ protected:
+  ~RequestQueue() = default;
+};
+
+class GroupCommit final : public RequestQueue, private Store::WriteSink {
  public:
   // Receives each request's reply once its batch is committed (or has failed).
   class Sink {
@@ -38,16 +48,17 @@ class GroupCommit {
   };
 
   struct Stats {
-    uint64_t commits = 0;               // transactions committed
+    uint64_t commits = 0;               // batches committed
     uint64_t requests = 0;              // account requests committed
+    uint64_t presence_queued = 0;       // SETs accepted into memory
     uint64_t presence_written = 0;      // presence rows written
     uint64_t presence_dropped = 0;      // SETs for unknown users (or older than the row), dropped
-    uint64_t presence_overflow = 0;     // SETs dropped because too many were waiting
-    uint64_t busy_retries = 0;          // BeginWrite attempts that found the lock taken
+    uint64_t presence_overflow = 0;     // SETs dropped because too many users were waiting
     uint64_t failed_requests = 0;       // requests answered 500
+    uint64_t failed_batches = 0;
   };
 
-  GroupCommit(uv_loop_t* loop, Store& store, Sink& sink, int64_t busy_timeout_ms);
+  GroupCommit(uv_loop_t* loop, Store& store, Sink& sink, int64_t write_timeout_ms);
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
 
@@ -55,17 +66,18 @@ class GroupCommit {
   void Start();
   void Close();
 
-  void AddRequest(uint64_t session_id, proto::Request request);
+  void AddRequest(uint64_t session_id, proto::Request request) override;
   // Queues a presence update; a newer one for the same user replaces it. Returns false
   // (and counts it) if kMaxPendingPresence users are already waiting.
   bool AddPresence(std::string_view user, bool online, std::string_view ip, uint16_t port,
                    int64_t updated_ms);
-  // Presence accepted but not yet committed: newer than what the database holds.
-  const PresenceMap& pending_presence() const { return presence_; }
+  // Presence accepted but not yet in the store (waiting, or in the batch being written):
+  // newer than what the store holds. nullptr if none.
+  const Presence* FindPending(std::string_view user) const;
 
-  // Shutdown: commit what is waiting now, and give up retrying at `deadline_ms` (uv_now).
+  // Shutdown: send what is waiting now, and let nothing wait past `deadline_ms` (uv_now).
   void FlushBefore(uint64_t deadline_ms);
-  bool idle() const { return requests_.empty() && presence_.empty(); }
+  bool idle() const { return waiting_.requests.empty() && waiting_.presence.empty() && !in_flight_; }
   const Stats& stats() const { return stats_; }
 
   static constexpr size_t kMaxPendingPresence = 100000;
@@ -76,31 +88,28 @@ class GroupCommit {
   static constexpr size_t kPresenceFlushSize = 20000;
 
  private:
-  struct PendingRequest {
-    uint64_t session_id;
-    proto::Request request;
-  };
   static void OnCheck(uv_check_t* handle);
-  static void OnRetryTimer(uv_timer_t* handle);
-  static void OnPresenceTimer(uv_timer_t* handle);
+  void OnBatchWritten(WriteBatch& batch) override;
   void Flush();
-  void RetryLater();
-  void FailAll(const char* why);
+  bool DueNow() const;
+  void Answer(WriteBatch& batch, const std::vector<uint64_t>& sessions);
 
   uv_loop_t* loop_;
   Store& store_;
   Sink& sink_;
-  int64_t busy_timeout_ms_;
-  uv_check_t check_;      // runs Flush after each iteration's I/O callbacks
-  uv_timer_t retry_;      // backoff while the database is locked elsewhere
-  uv_timer_t presence_timer_;  // bounds how long a SET waits in memory
-  bool started_ = false;
-  uint64_t busy_since_ms_ = 0;   // uv_now when the waiting batch first found the lock taken
-  uint64_t give_up_at_ms_ = 0;   // 0, or the shutdown deadline
-  uint64_t retry_delay_ms_ = 0;
-  std::vector<PendingRequest> requests_;
-  PresenceMap presence_;
-  std::vector<proto::Reply> replies_;  // scratch, reused across batches
+  int64_t write_timeout_ms_;
+  uv_check_t check_;           // runs Flush after each iteration's I/O callbacks
+  net::Timer presence_timer_;  // bounds how long a SET waits in memory
+  uint64_t oldest_request_ms_ = 0;  // uv_now when the first waiting request arrived
+  uint64_t give_up_at_ms_ = 0;      // 0, or the shutdown deadline
+  bool in_flight_ = false;     // written_ is with the store
+  bool flushing_ = false;      // inside Flush: a batch that completes at once must not recurse
+  // Waiting: requests (with their sessions) and presence for the next batch.
+  WriteBatch waiting_;
+  std::vector<uint64_t> waiting_sessions_;
+  // In flight: the batch the store is writing, and whom to answer.
+  WriteBatch written_;
+  std::vector<uint64_t> written_sessions_;
   Stats stats_;
 };
 

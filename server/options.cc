@@ -26,7 +26,7 @@ bool ParsePortArg(const std::string& text, int* port) {
 int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
   cxxopts::Options options("im-server",
                            "Instant-messaging server: accounts and buddy lists over TCP, "
-                           "presence over UDP, stored in SQLite.\n"
+                           "presence over UDP, stored in SQLite (or another engine).\n"
                            "  im-server [options]\n"
                            "  im-server TCP_PORT UDP_PORT DATA_DIR   (database DATA_DIR/im.db)");
   ServerOptions d;
@@ -35,14 +35,15 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     ("tcp-port", "TCP port for REG/ADD/DEL (0: any free port)", cxxopts::value<int>()->default_value(std::to_string(d.tcp_port)))
     ("udp-port", "UDP port for SET/GET (0: any free port)", cxxopts::value<int>()->default_value(std::to_string(d.udp_port)))
     ("host", "Address to bind both sockets to", cxxopts::value<std::string>()->default_value(d.host))
-    ("db", "SQLite database file; several servers may share one", cxxopts::value<std::string>()->default_value(d.db_path))
+    ("store", "Storage engine: sqlite:PATH[?sync=full|normal&cache_mib=N] (default sqlite:im.db)", cxxopts::value<std::string>())
+    ("db", "SQLite database file (same as --store sqlite:PATH); several servers may share one", cxxopts::value<std::string>())
     ("presence-ttl", "Seconds after which a user without a fresh SET ONLINE is OFFLINE", cxxopts::value<double>()->default_value("30"))
     ("max-users", "Accounts allowed before REG answers 203 (0: no limit)", cxxopts::value<int64_t>()->default_value("0"))
     ("max-conns", "Open TCP connections before accepting pauses", cxxopts::value<int>()->default_value(std::to_string(d.max_conns)))
     ("idle-timeout", "Seconds a connection may take to send its request line", cxxopts::value<double>()->default_value("5"))
     ("busy-timeout", "Seconds a write waits for a database locked elsewhere before 500", cxxopts::value<double>()->default_value("5"))
-    ("sync", "full: fsync every commit (survives power loss); normal: survives a crash only", cxxopts::value<std::string>()->default_value("full"))
-    ("cache-mib", "SQLite page cache in MiB (more keeps more of a large database in memory)", cxxopts::value<int>()->default_value(std::to_string(d.cache_mib)))
+    ("sync", "SQLite: full (default): fsync every commit (survives power loss); normal: survives a crash only", cxxopts::value<std::string>())
+    ("cache-mib", "SQLite page cache in MiB (default 16; more keeps more of a large database in memory)", cxxopts::value<std::string>())
     ("q,quiet", "Log warnings and errors only")
     ("h,help", "Show this help")
     ("positional", "", cxxopts::value<std::vector<std::string>>());
@@ -58,17 +59,18 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     out->tcp_port = result["tcp-port"].as<int>();
     out->udp_port = result["udp-port"].as<int>();
     out->host = result["host"].as<std::string>();
-    out->db_path = result["db"].as<std::string>();
+    if (result.count("store") && result.count("db")) throw std::invalid_argument("give --store or --db, not both");
+    if (result.count("store")) out->store.url = result["store"].as<std::string>();
+    if (result.count("db")) out->store.url = "sqlite:" + result["db"].as<std::string>();
+    // Engine options the server only passes on; the engine checks them.
+    if (result.count("sync")) out->store.options.emplace_back("sync", result["sync"].as<std::string>());
+    if (result.count("cache-mib")) out->store.options.emplace_back("cache_mib", result["cache-mib"].as<std::string>());
     out->presence_ttl_ms = SecondsToMs(result["presence-ttl"].as<double>());
-    out->max_users = result["max-users"].as<int64_t>();
+    out->store.max_users = result["max-users"].as<int64_t>();
     out->max_conns = result["max-conns"].as<int>();
     out->idle_timeout_ms = SecondsToMs(result["idle-timeout"].as<double>());
     out->busy_timeout_ms = SecondsToMs(result["busy-timeout"].as<double>());
-    out->cache_mib = result["cache-mib"].as<int>();
     out->quiet = result.count("quiet") > 0;
-    std::string sync = result["sync"].as<std::string>();
-    if (sync != "full" && sync != "normal") throw std::invalid_argument("--sync must be full or normal");
-    out->sync_full = sync == "full";
 
     if (result.count("positional")) {
       // The project description's form: im-server 5001 1235 data1
@@ -78,16 +80,15 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
         throw std::invalid_argument("ports must be numbers from 0 to 65535");
       }
       std::filesystem::create_directories(args[2]);
-      out->db_path = (std::filesystem::path(args[2]) / "im.db").string();
+      out->store.url = "sqlite:" + (std::filesystem::path(args[2]) / "im.db").string();
     }
     if (out->tcp_port < 0 || out->tcp_port > 65535 || out->udp_port < 0 || out->udp_port > 65535)
       throw std::invalid_argument("ports must be from 0 to 65535");
     if (out->presence_ttl_ms <= 0 || out->idle_timeout_ms <= 0 || out->busy_timeout_ms < 0)
       throw std::invalid_argument("timeouts must be positive");
     if (out->max_conns < 1) throw std::invalid_argument("--max-conns must be at least 1");
-    if (out->max_users < 0) throw std::invalid_argument("--max-users must not be negative");
-    if (out->cache_mib < 1 || out->cache_mib > 65536)
-      throw std::invalid_argument("--cache-mib must be from 1 to 65536");
+    if (out->store.max_users < 0) throw std::invalid_argument("--max-users must not be negative");
+    if (std::string error; !CheckStoreConfig(out->store, &error)) throw std::invalid_argument(error);
   } catch (const std::exception& e) {
     std::cerr << "im-server: " << e.what() << "\n(try im-server --help)" << std::endl;
     return 2;

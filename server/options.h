@@ -4,20 +4,19 @@
 #include <cstdint>
 #include <string>
 
+#include "server/store_config.h"
+
 namespace im::server {
 
 struct ServerOptions {
   std::string host = "0.0.0.0";    // address for both sockets
   int tcp_port = 5001;             // accounts (REG/ADD/DEL); 0 picks a free port
   int udp_port = 1235;             // presence (SET/GET); 0 picks a free port
-  std::string db_path = "im.db";   // SQLite file, shared by every server pointed at it
+  StoreConfig store;               // --store / --db and the engine options
   int64_t presence_ttl_ms = 30000; // a SET ONLINE older than this counts as OFFLINE
-  int64_t max_users = 0;           // REG answers 203 past this many accounts; 0: no limit
   int max_conns = 10000;           // open TCP connections; past it, accepting pauses
   int64_t idle_timeout_ms = 5000;  // a connection must send its line within this
-  int64_t busy_timeout_ms = 5000;  // how long a write waits for a locked database; then 500
-  bool sync_full = true;           // fsync every commit (survives power loss)
-  int cache_mib = 16;              // SQLite page cache: B-tree interior pages of 1M users fit
+  int64_t busy_timeout_ms = 5000;  // how long a write may wait for the store; then 500
   bool quiet = false;              // log warnings and errors only
   // Sockets handed over by systemd socket activation (LISTEN_FDS); -1: bind our own.
   int inherited_tcp_fd = -1;

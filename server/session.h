@@ -1,9 +1,10 @@
-// One accepted TCP connection: read one request line, answer it, close.
+// One accepted TCP connection: read one request line, hand it to the group commit, write
+// the reply it comes back with, close.
 //
-// Rules (as node's HandleWrap): a Session is created by Accept and deleted only in
-// OnClose, after libuv is done with its handle; Close() is idempotent and safe from any
-// callback. The Server's registry maps ids to live sessions, so a reply that arrives
-// after the client went away finds nothing and is dropped. Loop thread only.
+// Rules: a Session is created by Start and deletes itself once its stream has closed;
+// Close() is idempotent and safe from any callback. It tells its owner when it stops
+// waiting for its line and when it starts closing (its slot is free from then on; a
+// reply that arrives later finds nothing and is dropped). Loop thread only.
 #pragma once
 
 #include <uv.h>
@@ -11,56 +12,63 @@
 #include <cstdint>
 #include <string>
 
-#include "proto/line.h"
+#include "net/line_stream.h"
 #include "proto/request.h"
 
 namespace im::server {
 
-class Server;
+class RequestQueue;
 
-class Session {
+class Session final : private net::LineStream::Handler {
  public:
-  // Accepts the connection pending on `listener`. Returns nullptr (and drops the
-  // connection) if that fails.
-  static Session* Accept(Server& server, uv_stream_t* listener, uint64_t id);
+  class Owner {
+   public:
+    virtual void OnSessionActive(Session* session) = 0;   // its request line arrived
+    virtual void OnSessionClosing(Session* session) = 0;  // it will never reply any more
+
+   protected:
+    ~Owner() = default;
+  };
+
+  // Takes the accepted stream; Begin starts reading its request line (or Close drops it).
+  static Session* Create(net::Stream* stream, Owner& owner, RequestQueue& queue);
+  void Begin(uint64_t id);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Writes the reply line, then closes. Called at most once.
+  // Writes the reply line, then closes. Only the first reply counts.
   void SendReply(proto::Reply reply);
   void Close() noexcept;
-
   uint64_t id() const { return id_; }
-  uint64_t accepted_ms() const { return accepted_ms_; }
-  // True until a complete request line has arrived: only such sessions can be idle.
-  bool awaiting_line() const { return state_ == State::kReading; }
 
  private:
   enum class State {
     kReading,       // waiting for the request line
     kWaitingStore,  // the request is in the group commit
     kReplying,      // the reply is being written
-    kClosing,       // uv_close called; OnClose deletes
+    kClosing,       // the stream is closing; OnLinesClosed deletes
   };
 
-  Session(Server& server, uint64_t id);
-  ~Session() = default;  // only OnClose deletes
-  void OnLine(std::string_view line);
-  std::string PeerName() const;
+  Session(Owner& owner, RequestQueue& queue);
+  ~Session() = default;  // only OnLinesClosed deletes
+  void OnRequestLine(std::string_view line);
 
-  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
-  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
-  static void AfterWrite(uv_write_t* req, int status) noexcept;
-  static void OnClose(uv_handle_t* handle) noexcept;
+  // net::LineStream::Handler
+  void OnLine(std::string_view line) override;
+  void OnLineTooLong() override;
+  void OnLinesEnd(std::string_view partial) override;
+  void OnLinesError(int status) override;
+  void OnLinesDrained() override;
+  void OnLinesClosed() override;
 
-  Server& server_;
-  uv_tcp_t tcp_;                 // tcp_.data == this
-  uint64_t id_;                  // key in the server's registry
-  uint64_t accepted_ms_;         // uv_now at accept, read by the idle sweep
+  uint64_t id_ = 0;
+  Owner& owner_;
+  RequestQueue& queue_;
   State state_ = State::kReading;
-  proto::LineBuffer in_{proto::kMaxLineBytes};  // never holds more than one line's bound
-  size_t bytes_in_ = 0;          // bytes appended to in_ so far
-  std::string request_line_;     // kept for the log line written with the reply
+  net::LineStream lines_;
+  proto::Verb verb_ = proto::Verb::kReg;  // for the log line written with the reply
+  std::string user_;                      // ditto; never the other arguments, which may be secret
+  bool parsed_ = false;
 };
 
 }  // namespace im::server

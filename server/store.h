@@ -1,24 +1,45 @@
-// Accounts, buddy lists and presence in one SQLite database file that several im-server
-// processes may share. The only file that includes sqlite3.h.
+// What the server needs from a storage engine: accounts, buddy lists and presence,
+// spoken in rows and a small status, never in wire text. An engine is one class behind
+// this interface (SqliteStore today; a PostgreSQL or Redis engine answers from a socket).
 //
-// Every call returns at once: the connection has no busy timeout, so a database locked by
-// another process gives kBusy instead of stalling the loop, and the caller decides when to
-// retry (see GroupCommit and docs/DESIGN.md). Loop thread only; not copyable.
+// Completion is asynchronous in the contract: a call may finish inside itself (SQLite
+// does) or later from the loop (an engine on a socket), and callers never depend on
+// which. An engine keeps its own options, locks, retries and timers to itself; what
+// reaches the server is a status for the whole batch. Loop thread only.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "proto/request.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
-
 namespace im::server {
+
+// The outcome of a store operation, as leveldb's Status: cheap when ok.
+class StoreStatus {
+ public:
+  enum class Code {
+    kOk,
+    kBusy,   // the engine could not get to it in time (a lock held elsewhere); nothing happened
+    kError,  // anything else (I/O error, disk full, lost connection); nothing happened
+  };
+  StoreStatus() = default;
+  static StoreStatus Ok() { return StoreStatus(); }
+  static StoreStatus Busy(std::string message) { return StoreStatus(Code::kBusy, std::move(message)); }
+  static StoreStatus Error(std::string message) { return StoreStatus(Code::kError, std::move(message)); }
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  StoreStatus(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Code code_ = Code::kOk;
+  std::string message_;
+};
 
 // A user's presence as last reported by a SET.
 struct Presence {
@@ -35,90 +56,80 @@ struct UserIdHash {
 };
 using PresenceMap = std::unordered_map<std::string, Presence, UserIdHash, std::equal_to<>>;
 
+// One transaction: every account request and presence update in it is applied, or none
+// is. The engine fills in the results.
+struct WriteBatch {
+  std::vector<proto::Request> requests;
+  PresenceMap presence;      // the newest SET of each user; never overwrites a newer stored one
+  uint64_t deadline_ms = 0;  // uv_now after which the engine must give up (kBusy/kError) unapplied
+
+  // --- Results.
+  StoreStatus status;
+  std::vector<proto::Reply> replies;  // one per request, when status is ok
+  uint64_t presence_written = 0;      // rows written
+  uint64_t presence_dropped = 0;      // unknown users, or older than the stored row
+
+  bool durable() const { return !requests.empty(); }  // presence alone is soft state
+  void Clear() {
+    requests.clear();
+    presence.clear();
+    replies.clear();
+    status = StoreStatus::Ok();
+    presence_written = presence_dropped = 0;
+    deadline_ms = 0;
+  }
+};
+
+// One buddy of a GET, with the presence the engine holds (none if never stored).
+struct BuddyRow {
+  std::string id;
+  bool has_presence = false;
+  Presence presence;
+};
+
+// A GET's read. The caller owns it (and may reuse it for the next read); the engine
+// fills the results and calls OnBuddiesRead.
+class BuddyQuery {
+ public:
+  std::string user;
+  // --- Results.
+  StoreStatus status;
+  bool exists = false;          // false: no such user
+  std::vector<BuddyRow> rows;   // sorted by buddy id (byte order)
+
+  virtual void OnBuddiesRead() = 0;
+
+ protected:
+  ~BuddyQuery() = default;
+};
+
 class Store {
  public:
-  enum class Status {
-    kOk,
-    kBusy,   // another connection holds the lock: nothing happened, try again later
-    kError,  // anything else (I/O error, disk full, corruption): see last_error()
+  class WriteSink {
+   public:
+    virtual void OnBatchWritten(WriteBatch& batch) = 0;
+
+   protected:
+    ~WriteSink() = default;
   };
 
-  struct Options {
-    std::string path;
-    bool sync_full = true;    // synchronous=FULL: a commit survives a power cut
-    int64_t max_users = 0;    // 0: no limit
-    int cache_mib = 16;       // SQLite page cache of this connection
-  };
+  virtual ~Store() = default;
 
-  // Opens (creating if needed) the database and its schema. Start-up only: this is the
-  // one place allowed to wait for a lock held by another process (up to 5 s).
-  static std::unique_ptr<Store> Open(const Options& options, std::string* error);
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
-
-  // --- Write transactions: BeginWrite, then Apply/PutPresence any number of times, then
-  // Commit or Rollback. BeginWrite takes the write lock or returns kBusy at once.
-  // `durable` false commits without fsync (presence-only batches); accounts always use
-  // the configured level.
-  Status BeginWrite(bool durable);
-  // Applies one account request. On kOk, *reply is the protocol answer. On any other
-  // status the transaction must be rolled back.
-  Status Apply(const proto::Request& request, proto::Reply* reply);
-  // Records a user's presence; *written is false (and nothing written) if the user
-  // does not exist or the database already holds a newer SET (from another server that
-  // wrote its batch first: the newest heartbeat wins, whatever the commit order).
-  Status PutPresence(std::string_view user, bool online, std::string_view ip, uint16_t port,
-                     int64_t updated_ms, bool* written);
-  Status Commit();
-  void Rollback();  // safe to call when no transaction is open
-
-  // --- Reads, outside any write transaction. The first read opens a read transaction
-  // that later reads share until EndReads(): one snapshot (and one pair of WAL lock
-  // syscalls) per loop iteration instead of per GET. BeginWrite ends it first.
-  void EndReads();
-  // Appends the GET reply lines for `user` to *out, sorted by buddy id. A buddy is ONLINE
-  // if its last SET ONLINE is newer than now_ms - ttl_ms. `newer` holds presence accepted
-  // but not yet committed; it wins over the database. *exists is false for an
-  // unregistered user.
-  Status AppendBuddyLines(std::string_view user, int64_t now_ms, int64_t ttl_ms,
-                          const PresenceMap& newer, std::string* out, bool* exists);
-
-  const std::string& last_error() const { return last_error_; }
-
- private:
-  Store() = default;
-  bool Prepare(std::string* error);
-  Status Check(int rc, const char* what);
-  Status UserExists(std::string_view user, bool* exists);
-  Status Register(std::string_view user, proto::Reply* reply);
-  Status AddBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply);
-  Status DelBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply);
-  Status Exec(sqlite3_stmt* stmt, const char* what);
-  Status BeginReads();
-
-  sqlite3* db_ = nullptr;
-  Options options_;
-  bool in_transaction_ = false;
-  bool relaxed_sync_ = false;  // synchronous lowered for the open presence-only batch
-  std::string last_error_;
-
-  // Prepared once, reset after each use.
-  sqlite3_stmt* begin_ = nullptr;
-  sqlite3_stmt* begin_read_ = nullptr;
-  sqlite3_stmt* commit_ = nullptr;
-  sqlite3_stmt* rollback_ = nullptr;
-  sqlite3_stmt* sync_normal_ = nullptr;
-  sqlite3_stmt* sync_full_ = nullptr;
-  sqlite3_stmt* user_exists_ = nullptr;
-  sqlite3_stmt* user_count_ = nullptr;
-  sqlite3_stmt* insert_user_ = nullptr;
-  sqlite3_stmt* buddy_exists_ = nullptr;
-  sqlite3_stmt* buddy_count_ = nullptr;
-  sqlite3_stmt* insert_buddy_ = nullptr;
-  sqlite3_stmt* delete_buddy_ = nullptr;
-  sqlite3_stmt* put_presence_ = nullptr;
-  sqlite3_stmt* buddy_status_ = nullptr;
+  // Applies `batch` as one transaction and calls sink.OnBatchWritten(*batch) once, with
+  // batch->status ok only if the transaction is durable as configured. On any other
+  // status nothing of the batch was applied, and nothing of it will be later.
+  // REQUIRES: no other batch is in flight; *batch stays alive until the callback.
+  virtual void Write(WriteBatch* batch, WriteSink& sink) = 0;
+  // Reads `query->user`'s buddies and their stored presence, then calls
+  // query->OnBuddiesRead(). Any number of reads may be in flight.
+  virtual void ReadBuddies(BuddyQuery* query) = 0;
+  // Stops the engine's own handles. Whatever is in flight completes first, with an error
+  // status; nothing completes afterwards.
+  virtual void Close() = 0;
+  // One line for the log: "sqlite im.db (synchronous=FULL)".
+  virtual std::string Describe() const = 0;
+  // The engine's own counters for the stats line: "busy retries 3".
+  virtual std::string Stats() const = 0;
 };
 
 }  // namespace im::server

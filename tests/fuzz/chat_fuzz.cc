@@ -7,6 +7,7 @@
 
 #include "proto/address.h"
 #include "proto/chat.h"
+#include "proto/text.h"
 #include "proto/line.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

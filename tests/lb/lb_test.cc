@@ -84,7 +84,7 @@ TEST_F(LbTest, AlternatesBetweenBackendsAndRepliesAsADirectRequestWould) {
   EXPECT_EQ(Via("REG bob"), "200 OK");
   EXPECT_EQ(Via("ADD alice bob"), "200 OK");
   EXPECT_EQ(Via("ADD alice bob"), "201 ALREADY BUDDY");
-  EXPECT_EQ(Via("DEL alice carol"), "201 NOT A BUDDY");
+  EXPECT_EQ(Via("DEL alice carol"), "202 NO SUCH USER");  // carol never registered
   EXPECT_EQ(Via("HELLO"), "400 BAD REQUEST");
   EXPECT_EQ(Via("REG b@d"), "202 INVALID USERID");
   EXPECT_EQ(TcpRequest(a_.tcp_port, "REG bob"), "201 ALREADY REGISTERED");  // direct, same answer
@@ -96,10 +96,10 @@ TEST_F(LbTest, AlternatesBetweenBackendsAndRepliesAsADirectRequestWould) {
   EXPECT_EQ(lb_->CountLog("New client -> backend #1"), 4);
   EXPECT_EQ(lb_->CountLog("Client connected to backend: 127.0.0.1:" + std::to_string(a_.tcp_port)), 4);
   // Each backend's own log saw its half: requests 1, 3, 5, 7 on A and 2, 4, 6, 8 on B.
-  EXPECT_EQ(a_.process->CountLog("\"REG alice\" -> 200 OK"), 1);
-  EXPECT_EQ(b_.process->CountLog("\"REG alice\" -> 201 ALREADY REGISTERED"), 1);
-  EXPECT_EQ(a_.process->CountLog("tcp 127.0.0.1:[0-9]+ \""), 4 + 1);  // + the direct one
-  EXPECT_EQ(b_.process->CountLog("tcp 127.0.0.1:[0-9]+ \""), 4);
+  EXPECT_EQ(a_.process->CountLog(" REG alice -> 200 OK"), 1);
+  EXPECT_EQ(b_.process->CountLog(" REG alice -> 201 ALREADY REGISTERED"), 1);
+  EXPECT_EQ(a_.process->CountLog("tcp 127.0.0.1:[0-9]+ "), 4 + 1);  // + the direct one
+  EXPECT_EQ(b_.process->CountLog("tcp 127.0.0.1:[0-9]+ "), 4);
 }
 
 TEST_F(LbTest, Kill9OfABackendFailsNoRequestAndItRejoinsWithinTwoSeconds) {
@@ -120,7 +120,7 @@ TEST_F(LbTest, Kill9OfABackendFailsNoRequestAndItRejoinsWithinTwoSeconds) {
   ASSERT_TRUE(lb_->WaitForLog("Backend #1 \\([^)]*\\) is UP again", 2000)) << lb_->Log();
   EXPECT_LT(Clock::now() - restarted, 2s);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(Via("REG back" + std::to_string(i)), "200 OK");
-  EXPECT_GE(b_.process->CountLog("\"REG back"), 4) << "the restarted backend gets its share again";
+  EXPECT_GE(b_.process->CountLog(" REG back"), 4) << "the restarted backend gets its share again";
 }
 
 TEST_F(LbTest, AllBackendsDownGives503UntilTheyComeBack) {

@@ -37,10 +37,5 @@ TEST(FormatChat, RoundTrips) {
   EXPECT_EQ(FormatMessage("a\tb\x1b"), "MSG a?b?\n");
 }
 
-TEST(Printable, ReplacesControlBytes) {
-  EXPECT_EQ(Printable("hi\x1b[31m\r\n"), "hi?[31m??");
-  EXPECT_EQ(Printable("caf\xc3\xa9"), "caf\xc3\xa9");
-}
-
 }  // namespace
 }  // namespace im::proto

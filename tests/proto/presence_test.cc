@@ -50,14 +50,14 @@ TEST(ParseDatagram, BadUserIdIsNotMalformed) {
 }
 
 TEST(ErrorReplyFor, OnlyGetsAreAnswered) {
-  EXPECT_EQ(ErrorReplyFor("GET", DatagramError::kMalformed), "400 BAD REQUEST\n");
-  EXPECT_EQ(ErrorReplyFor("get a b\n", DatagramError::kMalformed), "400 BAD REQUEST\n");
-  EXPECT_EQ(ErrorReplyFor("GET b@d", DatagramError::kBadUserId), "202 NO SUCH USER\n");
-  EXPECT_EQ(ErrorReplyFor("SET alice AWAY 1", DatagramError::kMalformed), "");
-  EXPECT_EQ(ErrorReplyFor("SET b@d ONLINE 1", DatagramError::kBadUserId), "");
-  EXPECT_EQ(ErrorReplyFor("GARBAGE", DatagramError::kMalformed), "");
-  EXPECT_EQ(ErrorReplyFor("", DatagramError::kMalformed), "");
-  EXPECT_EQ(ErrorReplyFor("GETX alice", DatagramError::kMalformed), "");
+  EXPECT_EQ(ErrorReplyFor("GET", DatagramError::kMalformed), Reply::kBadRequest);
+  EXPECT_EQ(ErrorReplyFor("get a b\n", DatagramError::kMalformed), Reply::kBadRequest);
+  EXPECT_EQ(ErrorReplyFor("GET b@d", DatagramError::kBadUserId), Reply::kNoSuchUser);
+  EXPECT_EQ(ErrorReplyFor("SET alice AWAY 1", DatagramError::kMalformed), std::nullopt);
+  EXPECT_EQ(ErrorReplyFor("SET b@d ONLINE 1", DatagramError::kBadUserId), std::nullopt);
+  EXPECT_EQ(ErrorReplyFor("GARBAGE", DatagramError::kMalformed), std::nullopt);
+  EXPECT_EQ(ErrorReplyFor("", DatagramError::kMalformed), std::nullopt);
+  EXPECT_EQ(ErrorReplyFor("GETX alice", DatagramError::kMalformed), std::nullopt);
 }
 
 TEST(Format, SetAndGetRoundTrip) {

@@ -65,27 +65,6 @@ TEST(ParseRequest, ExactlyTheLongestLineIsParsed) {
   EXPECT_EQ(ImmediateReply("REG " + std::string(252, 'a')), Reply::kInvalidUserId);
 }
 
-TEST(Reply, LinesAndCodes) {
-  EXPECT_EQ(ReplyLine(Reply::kOk), "200 OK\n");
-  EXPECT_EQ(ReplyLine(Reply::kAlreadyRegistered), "201 ALREADY REGISTERED\n");
-  EXPECT_EQ(ReplyLine(Reply::kInvalidUserId), "202 INVALID USERID\n");
-  EXPECT_EQ(ReplyLine(Reply::kRegistrationClosed), "203 REGISTRATION CLOSED\n");
-  EXPECT_EQ(ReplyLine(Reply::kAlreadyBuddy), "201 ALREADY BUDDY\n");
-  EXPECT_EQ(ReplyLine(Reply::kNoSuchUser), "202 NO SUCH USER\n");
-  EXPECT_EQ(ReplyLine(Reply::kBuddyListFull), "203 BUDDY LIST FULL\n");
-  EXPECT_EQ(ReplyLine(Reply::kNotABuddy), "201 NOT A BUDDY\n");
-  EXPECT_EQ(ReplyLine(Reply::kBadRequest), "400 BAD REQUEST\n");
-  EXPECT_EQ(ReplyLine(Reply::kServerError), "500 SERVER ERROR\n");
-  EXPECT_EQ(ReplyLine(Reply::kNoBackend), "503 NO BACKEND AVAILABLE\n");
-  EXPECT_EQ(ReplyCode(Reply::kOk), 200);
-  EXPECT_EQ(ReplyCode(Reply::kNotABuddy), 201);
-  EXPECT_EQ(ReplyCode(Reply::kNoSuchUser), 202);
-  EXPECT_EQ(ReplyCode(Reply::kRegistrationClosed), 203);
-  EXPECT_EQ(ReplyCode(Reply::kBadRequest), 400);
-  EXPECT_EQ(ReplyCode(Reply::kServerError), 500);
-  EXPECT_EQ(ReplyCode(Reply::kNoBackend), 503);
-}
-
 TEST(Reply, FormatThenParseRoundTrips) {
   for (auto req : {Request{Verb::kReg, "alice", ""}, Request{Verb::kAdd, "alice", "bob"},
                    Request{Verb::kDel, "x.y", "z-1"}}) {
@@ -99,19 +78,30 @@ TEST(Reply, FormatThenParseRoundTrips) {
   }
 }
 
-TEST(ParseReplyLine, SplitsCodeAndText) {
-  auto r = ParseReplyLine("201 ALREADY REGISTERED\r\n");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->code, 201);
-  EXPECT_EQ(r->text, "ALREADY REGISTERED");
-  auto bare = ParseReplyLine("200");
-  ASSERT_TRUE(bare);
-  EXPECT_EQ(bare->code, 200);
-  EXPECT_FALSE(ParseReplyLine(""));
-  EXPECT_FALSE(ParseReplyLine("OK"));
-  EXPECT_FALSE(ParseReplyLine("20x OK"));
-  EXPECT_FALSE(ParseReplyLine("200OK"));
-  EXPECT_FALSE(ParseReplyLine("099 LOW"));
+TEST(Grammar, ArgumentCountsComeFromTheTable) {
+  // Every verb with one argument too few and one too many.
+  for (std::string_view line : {"REG", "REG a b", "ADD a", "ADD a b c", "DEL a", "DEL a b c"}) {
+    EXPECT_EQ(ImmediateReply(line), Reply::kBadRequest) << line;
+  }
+}
+
+TEST(Grammar, LogNamesAreTheVerbs) {
+  EXPECT_EQ(VerbName(Verb::kReg), "REG");
+  EXPECT_EQ(VerbName(Verb::kAdd), "ADD");
+  EXPECT_EQ(VerbName(Verb::kDel), "DEL");
+}
+
+TEST(Grammar, EachVerbKnowsItsReplies) {
+  // A client reads "201" by the verb it sent.
+  EXPECT_EQ(ParseReply("201 ALREADY REGISTERED", RepliesFor(Verb::kReg)), Reply::kAlreadyRegistered);
+  EXPECT_EQ(ParseReply("201 ALREADY BUDDY", RepliesFor(Verb::kAdd)), Reply::kAlreadyBuddy);
+  EXPECT_EQ(ParseReply("201 NOT A BUDDY", RepliesFor(Verb::kDel)), Reply::kNotABuddy);
+  EXPECT_EQ(ParseReply("203 BUDDY LIST FULL", RepliesFor(Verb::kDel)), std::nullopt);  // DEL never says 203
+  for (Verb verb : {Verb::kReg, Verb::kAdd, Verb::kDel}) {
+    EXPECT_EQ(ParseReply("500 SERVER ERROR", RepliesFor(verb)), Reply::kServerError);
+    EXPECT_EQ(ParseReply("503 NO BACKEND AVAILABLE", RepliesFor(verb)), Reply::kNoBackend);
+    EXPECT_EQ(ParseReply("400 BAD REQUEST", RepliesFor(verb)), Reply::kBadRequest);
+  }
 }
 
 }  // namespace

@@ -47,6 +47,15 @@ TEST_F(ServerTest, AddAndDelEveryReply) {
   EXPECT_EQ(Request("DEL ghost bob"), "202 NO SUCH USER");
 }
 
+TEST_F(ServerTest, DelOfAnIdNeverRegisteredIsNoSuchUserLikeAdd) {
+  Start();
+  EXPECT_EQ(Request("REG alice"), "200 OK");
+  EXPECT_EQ(Request("ADD alice nobody"), "202 NO SUCH USER");
+  EXPECT_EQ(Request("DEL alice nobody"), "202 NO SUCH USER");  // was 201 NOT A BUDDY
+  EXPECT_EQ(Request("REG bob"), "200 OK");
+  EXPECT_EQ(Request("DEL alice bob"), "201 NOT A BUDDY");       // registered, not on the list
+}
+
 TEST_F(ServerTest, MalformedRequestsGetBadRequest) {
   Start();
   for (std::string line : {"", "HELLO", "REG", "REG a b", "ADD a", "ADD a b c", "DEL a",

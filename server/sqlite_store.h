@@ -1,0 +1,114 @@
+// The SQLite engine: accounts, buddy lists and presence in one database file that
+// several im-server processes on one machine may share. The only file that includes
+// sqlite3.h.
+//
+// Every call completes inside itself except a write that finds the database locked by
+// another process: SQLite's own answer (sleeping in busy_timeout) would freeze the loop,
+// so the connection has no busy timeout, and a timer retries the batch with a short
+// backoff (1, 2, 4, 8, 16 ms ...) until its deadline (docs/DESIGN.md). The GETs of one
+// loop iteration share one read transaction, ended by a check handle. Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "net/timer.h"
+#include "server/store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace im::server {
+
+class SqliteStore final : public Store {
+ public:
+  // Engine options (from "sqlite:PATH?name=value" or --sync / --cache-mib):
+  //   sync=full|normal  full (default): every account commit is fsynced (survives power
+  //                     loss); normal: survives a crash of the process only
+  //   cache_mib=N       page cache of this connection (default 16)
+  struct Options {
+    std::string path;
+    bool sync_full = true;
+    int cache_mib = 16;
+    int64_t max_users = 0;  // 0: no limit
+  };
+
+  // Checks the engine options; false with *error for an unknown or bad one.
+  static bool ParseOptions(const std::string& path, const std::vector<std::pair<std::string, std::string>>& options,
+                           int64_t max_users, Options* out, std::string* error);
+  // Opens (creating if needed) the database and its schema. Start-up only: this is the
+  // one place that waits for a lock held by another process (up to 5 s).
+  static std::unique_ptr<SqliteStore> Open(uv_loop_t* loop, const Options& options, std::string* error);
+  ~SqliteStore() override;
+
+  void Write(WriteBatch* batch, WriteSink& sink) override;
+  void ReadBuddies(BuddyQuery* query) override;
+  void Close() override;
+  std::string Describe() const override;
+  std::string Stats() const override;
+
+ private:
+  enum class Status { kOk, kBusy, kError };
+
+  SqliteStore(uv_loop_t* loop, const Options& options);
+  bool OpenDatabase(std::string* error);
+  bool Prepare(std::string* error);
+  void TryWrite();
+  Status ApplyBatch(WriteBatch& batch);
+  void FinishWrite(StoreStatus status);
+  Status Check(int rc, const char* what);
+  Status Exec(sqlite3_stmt* stmt, const char* what);
+  Status BeginWrite(bool durable);
+  Status Commit();
+  void Rollback();
+  Status BeginReads();
+  void EndReads();
+  Status Apply(const proto::Request& request, proto::Reply* reply);
+  Status UserExists(std::string_view user, bool* exists);
+  Status Register(std::string_view user, proto::Reply* reply);
+  Status AddBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply);
+  Status DelBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply);
+  Status PutPresence(std::string_view user, const Presence& presence, bool* written);
+  void RestoreFullSync();
+
+  uv_loop_t* loop_;
+  Options options_;
+  sqlite3* db_ = nullptr;
+  uv_check_t end_reads_;       // ends the iteration's read transaction after its GETs
+  net::Timer retry_;           // backoff while the database is locked elsewhere
+  bool closed_ = false;
+  bool in_transaction_ = false;
+  bool relaxed_sync_ = false;  // synchronous lowered for the open presence-only batch
+  std::string last_error_;
+
+  // The batch being written, while it waits for the lock.
+  WriteBatch* batch_ = nullptr;
+  WriteSink* sink_ = nullptr;
+  uint64_t busy_since_ms_ = 0;
+  uint64_t retry_delay_ms_ = 0;
+  uint64_t busy_retries_ = 0;
+
+  // Prepared once, reset after each use.
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* begin_read_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  sqlite3_stmt* rollback_ = nullptr;
+  sqlite3_stmt* sync_normal_ = nullptr;
+  sqlite3_stmt* sync_full_ = nullptr;
+  sqlite3_stmt* user_exists_ = nullptr;
+  sqlite3_stmt* user_count_ = nullptr;
+  sqlite3_stmt* insert_user_ = nullptr;
+  sqlite3_stmt* buddy_exists_ = nullptr;
+  sqlite3_stmt* buddy_count_ = nullptr;
+  sqlite3_stmt* insert_buddy_ = nullptr;
+  sqlite3_stmt* delete_buddy_ = nullptr;
+  sqlite3_stmt* put_presence_ = nullptr;
+  sqlite3_stmt* buddy_status_ = nullptr;
+};
+
+}  // namespace im::server
