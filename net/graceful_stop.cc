@@ -3,7 +3,6 @@
 #include <csignal>
 #include <initializer_list>
 
-#include "net/handle.h"
 #include "net/log.h"
 
 namespace im::net {
@@ -14,29 +13,26 @@ GracefulStop::GracefulStop(uv_loop_t* loop, Owner& owner, uint64_t budget_ms, ui
       budget_ms_(budget_ms),
       poll_ms_(poll_ms),
       poll_(loop, this, [](void* self) { static_cast<GracefulStop*>(self)->OnPoll(); }) {
-  for (uv_signal_t* s : {&sigterm_, &sigint_}) {
+  for (uv_signal_t* s : {sigterm_.get(), sigint_.get()}) {
     uv_signal_init(loop_, s);
     s->data = this;
   }
 }
 
 void GracefulStop::Start() {
-  uv_signal_start(&sigterm_, OnSignal, SIGTERM);
-  uv_signal_start(&sigint_, OnSignal, SIGINT);
+  uv_signal_start(sigterm_.get(), OnSignal, SIGTERM);
+  uv_signal_start(sigint_.get(), OnSignal, SIGINT);
 }
 
 void GracefulStop::Close() {
-  if (closed_) return;
-  closed_ = true;
   poll_.Stop();
-  // Members of an object that outlives uv_run: no close callback needed.
-  uv_close(AsHandle(&sigterm_), nullptr);
-  uv_close(AsHandle(&sigint_), nullptr);
+  sigterm_.Close();
+  sigint_.Close();
 }
 
 void GracefulStop::OnSignal(uv_signal_t* signal, int signum) noexcept {
   auto* self = static_cast<GracefulStop*>(signal->data);
-  if (self->closed_) return;
+  if (self == nullptr) return;  // closed
   if (self->stopping_) {
     IM_LOG(kWarn, "second signal %d: stopping now", signum);
     self->owner_.OnStopNow();
@@ -45,11 +41,10 @@ void GracefulStop::OnSignal(uv_signal_t* signal, int signum) noexcept {
   self->stopping_ = true;
   self->deadline_ms_ = uv_now(self->loop_) + self->budget_ms_;
   self->owner_.OnStopRequested(signum);
-  if (!self->closed_) self->poll_.Start(0, self->poll_ms_);
+  if (!self->sigterm_.closed()) self->poll_.Start(0, self->poll_ms_);
 }
 
 void GracefulStop::OnPoll() {
-  if (closed_) return;
   if (owner_.Drained() || uv_now(loop_) >= deadline_ms_) owner_.OnStopNow();
 }
 

@@ -1,13 +1,14 @@
 // SIGTERM/SIGINT handling shared by the daemons: the first signal asks the owner to stop
 // taking work and starts a bounded drain; the owner is told to close everything once it
 // reports itself drained, when the budget is spent, or at a second signal. Loop thread
-// only; the object must outlive uv_run.
+// only.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
 
+#include "net/handle.h"
 #include "net/timer.h"
 
 namespace im::net {
@@ -44,10 +45,9 @@ class GracefulStop {
   Owner& owner_;
   uint64_t budget_ms_;
   uint64_t poll_ms_;
-  uv_signal_t sigterm_, sigint_;
+  OwnedHandle<uv_signal_t> sigterm_, sigint_;
   Timer poll_;
   bool stopping_ = false;
-  bool closed_ = false;
   uint64_t deadline_ms_ = 0;
 };
 

@@ -1,7 +1,6 @@
 #include "net/listener.h"
 
 #include "net/address.h"
-#include "net/handle.h"
 #include "net/log.h"
 
 namespace im::net {
@@ -10,13 +9,13 @@ constexpr int kListenBacklog = 511;
 }
 
 Listener::Listener(uv_loop_t* loop, Owner& owner) : owner_(owner) {
-  uv_tcp_init(loop, &tcp_);
-  tcp_.data = this;
+  uv_tcp_init(loop, tcp_.get());
+  tcp_->data = this;
 }
 
 bool Listener::Listen(const sockaddr* addr, int inherited_fd, std::string* error) {
   // EADDRINUSE may only surface at listen time (libuv defers bind errors).
-  int rc = inherited_fd >= 0 ? uv_tcp_open(&tcp_, inherited_fd) : uv_tcp_bind(&tcp_, addr, 0);
+  int rc = inherited_fd >= 0 ? uv_tcp_open(tcp_.get(), inherited_fd) : uv_tcp_bind(tcp_.get(), addr, 0);
   if (rc == 0) rc = uv_listen(stream(), kListenBacklog, OnConnection);
   if (rc != 0) {
     *error = "listen tcp " + (inherited_fd >= 0 ? "fd " + std::to_string(inherited_fd) : FormatAddress(addr)) +
@@ -29,12 +28,13 @@ bool Listener::Listen(const sockaddr* addr, int inherited_fd, std::string* error
 int Listener::LocalPort() const {
   sockaddr_storage bound{};
   int len = sizeof bound;
-  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return -1;
+  if (closed() || uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) return -1;
   return PortOf(reinterpret_cast<sockaddr*>(&bound));
 }
 
 void Listener::OnConnection(uv_stream_t* server, int status) noexcept {
   auto* self = static_cast<Listener*>(server->data);
+  if (self == nullptr) return;  // closed
   if (status < 0) {
     // EMFILE/ENFILE: libuv has already shed the connection with its reserve descriptor,
     // so the loop does not spin; say so once in a while.
@@ -44,21 +44,16 @@ void Listener::OnConnection(uv_stream_t* server, int status) noexcept {
     }
     return;
   }
-  if (self->closed_) return;
   self->paused_ = false;
   self->owner_.OnIncoming();
 }
 
 void Listener::Resume() {
-  if (!paused_ || closed_) return;
+  if (!paused_ || closed()) return;
   paused_ = false;
   owner_.OnIncoming();
 }
 
-void Listener::Close() {
-  if (closed_) return;
-  closed_ = true;
-  uv_close(AsHandle(&tcp_), nullptr);  // a member of an object that outlives uv_run
-}
+void Listener::Close() { tcp_.Close(); }
 
 }  // namespace im::net

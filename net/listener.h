@@ -3,13 +3,15 @@
 // (TcpStream::Accept on stream()) or to leave it waiting: libuv then stops watching the
 // socket until the next accept, and the kernel's backlog holds new clients meanwhile, so
 // a full daemon neither spins nor drops anyone (Resume() takes the waiting one later).
-// Loop thread only; the object must outlive uv_run.
+// Loop thread only.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
 #include <string>
+
+#include "net/handle.h"
 
 namespace im::net {
 
@@ -32,7 +34,7 @@ class Listener {
   // failure *error is "listen tcp ADDR: reason".
   bool Listen(const sockaddr* addr, int inherited_fd, std::string* error);
   int LocalPort() const;
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  uv_stream_t* stream() { return AsStream(tcp_.get()); }
 
   // The owner left a connection waiting (it is full).
   void Pause() { paused_ = true; }
@@ -44,11 +46,11 @@ class Listener {
 
  private:
   static void OnConnection(uv_stream_t* server, int status) noexcept;
+  bool closed() const { return tcp_.closed(); }
 
   Owner& owner_;
-  uv_tcp_t tcp_;
+  OwnedHandle<uv_tcp_t> tcp_;
   bool paused_ = false;
-  bool closed_ = false;
   uint64_t accept_errors_ = 0;
 };
 

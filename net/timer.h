@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "net/handle.h"
+
 namespace im::net {
 
 class Timer {
@@ -31,7 +33,7 @@ class Timer {
  private:
   static void OnTimer(uv_timer_t* handle) noexcept;
 
-  uv_timer_t* handle_;
+  OwnedHandle<uv_timer_t> handle_;
   void* owner_;
   Callback callback_;
 };

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "net/handle.h"
 #include "net/log.h"
 
 namespace im::server {
@@ -12,19 +11,14 @@ GroupCommit::GroupCommit(uv_loop_t* loop, Store& store, Sink& sink, int64_t writ
       store_(store),
       sink_(sink),
       write_timeout_ms_(write_timeout_ms),
-      presence_timer_(loop, this, [](void* self) { static_cast<GroupCommit*>(self)->Flush(); }) {
-  uv_check_init(loop_, &check_);
-  check_.data = this;
-}
+      check_(loop, this, [](void* self) { static_cast<GroupCommit*>(self)->OnCheck(); }),
+      presence_timer_(loop, this, [](void* self) { static_cast<GroupCommit*>(self)->Flush(); }) {}
 
-void GroupCommit::Start() {
-  // An active check handle does not keep the loop awake; it only runs after each poll.
-  uv_check_start(&check_, OnCheck);
-}
+void GroupCommit::Start() { check_.Start(); }
 
 void GroupCommit::Close() {
   presence_timer_.Stop();
-  if (!uv_is_closing(net::AsHandle(&check_))) uv_close(net::AsHandle(&check_), nullptr);  // a member
+  check_.Stop();
 }
 
 void GroupCommit::AddRequest(uint64_t session_id, proto::Request request) {
@@ -69,11 +63,10 @@ void GroupCommit::FlushBefore(uint64_t deadline_ms) {
   Flush();
 }
 
-void GroupCommit::OnCheck(uv_check_t* handle) {
-  auto* self = static_cast<GroupCommit*>(handle->data);
+void GroupCommit::OnCheck() {
   // Presence alone waits for its timer (or for a batch big enough to be worth a commit).
-  if (self->waiting_.requests.empty() && self->waiting_.presence.size() < kPresenceFlushSize) return;
-  self->Flush();
+  if (waiting_.requests.empty() && waiting_.presence.size() < kPresenceFlushSize) return;
+  Flush();
 }
 
 void GroupCommit::Flush() {

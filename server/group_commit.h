@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "net/check.h"
 #include "net/timer.h"
 #include "proto/request.h"
 #include "server/store.h"
@@ -62,7 +63,7 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
 
-  // Starts the end-of-iteration hook. Close() stops it; the object must outlive uv_run.
+  // Starts the end-of-iteration hook. Close() stops it and the presence timer.
   void Start();
   void Close();
 
@@ -88,7 +89,7 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
   static constexpr size_t kPresenceFlushSize = 20000;
 
  private:
-  static void OnCheck(uv_check_t* handle);
+  void OnCheck();
   void OnBatchWritten(WriteBatch& batch) override;
   void Flush();
   bool DueNow() const;
@@ -98,7 +99,7 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
   Store& store_;
   Sink& sink_;
   int64_t write_timeout_ms_;
-  uv_check_t check_;           // runs Flush after each iteration's I/O callbacks
+  net::Check check_;           // runs Flush after each iteration's I/O callbacks
   net::Timer presence_timer_;  // bounds how long a SET waits in memory
   uint64_t oldest_request_ms_ = 0;  // uv_now when the first waiting request arrived
   uint64_t give_up_at_ms_ = 0;      // 0, or the shutdown deadline

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "net/handle.h"
 #include "server/presence_service.h"
 
 namespace im::server {
@@ -49,9 +50,8 @@ class PresenceUdp final : public PresenceService::ReplySender {
   static constexpr size_t kRecvSlotBytes = 64 * 1024;
   static constexpr size_t kRecvBatch = 16;
 
-  uv_udp_t udp_;
+  net::OwnedHandle<uv_udp_t> udp_;
   PresenceService* service_ = nullptr;
-  bool closed_ = false;
   int queued_sends_ = 0;
   std::unique_ptr<char[]> recv_buf_{new char[kRecvSlotBytes * kRecvBatch]};
   Stats stats_;

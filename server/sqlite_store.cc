@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "net/handle.h"
 #include "net/log.h"
 
 namespace im::server {
@@ -112,11 +111,11 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(uv_loop_t* loop, const Options& o
 }
 
 SqliteStore::SqliteStore(uv_loop_t* loop, const Options& options)
-    : loop_(loop), options_(options), retry_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->TryWrite(); }) {
-  uv_check_init(loop_, &end_reads_);
-  end_reads_.data = this;
-  // An active check handle does not keep the loop awake; it only runs after each poll.
-  uv_check_start(&end_reads_, [](uv_check_t* h) { static_cast<SqliteStore*>(h->data)->EndReads(); });
+    : loop_(loop),
+      options_(options),
+      end_reads_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->EndReads(); }),
+      retry_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->TryWrite(); }) {
+  end_reads_.Start();
 }
 
 bool SqliteStore::OpenDatabase(std::string* error) {
@@ -160,8 +159,8 @@ void SqliteStore::Close() {
   if (closed_) return;
   closed_ = true;
   retry_.Stop();
+  end_reads_.Stop();
   if (db_ != nullptr) EndReads();
-  uv_close(net::AsHandle(&end_reads_), nullptr);  // a member of an object that outlives uv_run
   if (batch_ != nullptr) FinishWrite(StoreStatus::Error("shutting down"));
 }
 

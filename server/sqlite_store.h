@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/check.h"
 #include "net/timer.h"
 #include "server/store.h"
 
@@ -79,7 +80,7 @@ class SqliteStore final : public Store {
   uv_loop_t* loop_;
   Options options_;
   sqlite3* db_ = nullptr;
-  uv_check_t end_reads_;       // ends the iteration's read transaction after its GETs
+  net::Check end_reads_;       // ends the iteration's read transaction after its GETs
   net::Timer retry_;           // backoff while the database is locked elsewhere
   bool closed_ = false;
   bool in_transaction_ = false;
