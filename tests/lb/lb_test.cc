@@ -102,6 +102,20 @@ TEST_F(LbTest, AlternatesBetweenBackendsAndRepliesAsADirectRequestWould) {
   EXPECT_EQ(b_.process->CountLog("tcp 127.0.0.1:[0-9]+ "), 4);
 }
 
+TEST_F(LbTest, ListensOnIpv6AndForwardsToIpv6Backends) {
+  a_ = StartServer(dir_.File("im.db"), dir_.File("a.log"), {"--host", "::1"});
+  ASSERT_GT(a_.tcp_port, 0);
+  EXPECT_NE(a_.process->Log().find("listening tcp [::1]:"), std::string::npos) << a_.process->Log();
+  lb_ = Process::Start({BinaryPath("IM_LB"), "--listen", "[::1]:0", "--backend", "[::1]:" + std::to_string(a_.tcp_port)},
+                       dir_.File("lb.log"));
+  auto port = lb_->WaitForLog("Load Balancer running on port ([0-9]+)", 5000);
+  ASSERT_TRUE(port) << lb_->Log();  // was: exit 1, "bad address ::1:0"
+  EXPECT_EQ(TcpRequest(std::stoi(*port), "REG six", 5000, "::1"), "200 OK");
+  EXPECT_EQ(TcpRequest(std::stoi(*port), "REG six", 5000, "::1"), "201 ALREADY REGISTERED");
+  EXPECT_EQ(ConnectTcp(std::stoi(*port)), -1) << "bound to ::1 only, not to 127.0.0.1";
+  EXPECT_NE(lb_->Log().find("Backend 0: [::1]:"), std::string::npos) << lb_->Log();
+}
+
 TEST_F(LbTest, Kill9OfABackendFailsNoRequestAndItRejoinsWithinTwoSeconds) {
   StartBackends();
   StartLb({a_.tcp_port, b_.tcp_port}, {"--check-interval", "0.2", "--quiet"});

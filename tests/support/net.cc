@@ -11,24 +11,45 @@
 namespace im::test {
 namespace {
 
-sockaddr_in Loopback(int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+// A numeric IPv4 or IPv6 address and port.
+sockaddr_storage Address(const std::string& ip, int port, socklen_t* len) {
+  sockaddr_storage addr{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof *v6;
+  } else {
+    *len = 0;
+  }
   return addr;
 }
 
 }  // namespace
 
-int ConnectTcp(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+int ConnectTcp(int port, const std::string& host, const std::string& from) {
+  socklen_t len = 0;
+  sockaddr_storage addr = Address(host, port, &len);
+  if (len == 0) return -1;
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   timeval tv{5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr = Loopback(port);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (!from.empty()) {
+    socklen_t local_len = 0;
+    sockaddr_storage local = Address(from, 0, &local_len);
+    if (local_len == 0 || bind(fd, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     close(fd);
     return -1;
   }
@@ -52,8 +73,8 @@ bool ReadUntilClosed(int fd, std::string* out, int timeout_ms) {
   }
 }
 
-std::string TcpExchange(int port, std::string_view bytes, int timeout_ms) {
-  int fd = ConnectTcp(port);
+std::string TcpExchange(int port, std::string_view bytes, int timeout_ms, const std::string& host) {
+  int fd = ConnectTcp(port, host);
   if (fd < 0) return "";
   size_t sent = 0;
   while (sent < bytes.size()) {
@@ -68,19 +89,21 @@ std::string TcpExchange(int port, std::string_view bytes, int timeout_ms) {
   return reply;
 }
 
-std::string TcpRequest(int port, std::string_view line, int timeout_ms) {
-  std::string reply = TcpExchange(port, std::string(line) + "\n", timeout_ms);
+std::string TcpRequest(int port, std::string_view line, int timeout_ms, const std::string& host) {
+  std::string reply = TcpExchange(port, std::string(line) + "\n", timeout_ms, host);
   if (!reply.empty() && reply.back() == '\n') reply.pop_back();
   return reply;
 }
 
-UdpClient::UdpClient() {
-  fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr = Loopback(0);
-  bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
+UdpClient::UdpClient(const std::string& ip) {
+  socklen_t len = 0;
+  sockaddr_storage addr = Address(ip, 0, &len);
+  v6_ = addr.ss_family == AF_INET6;
+  fd_ = socket(addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  bind(fd_, reinterpret_cast<sockaddr*>(&addr), len);
   getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  local_port_ = ntohs(addr.sin_port);
+  local_port_ = ntohs(v6_ ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                          : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
 }
 
 UdpClient::~UdpClient() {
@@ -88,9 +111,9 @@ UdpClient::~UdpClient() {
 }
 
 void UdpClient::Send(int port, std::string_view datagram) const {
-  sockaddr_in addr = Loopback(port);
-  sendto(fd_, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&addr),
-         sizeof addr);
+  socklen_t len = 0;
+  sockaddr_storage addr = Address(v6_ ? "::1" : "127.0.0.1", port, &len);
+  sendto(fd_, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&addr), len);
 }
 
 std::optional<std::string> UdpClient::Receive(int timeout_ms) const {

@@ -7,22 +7,26 @@
 
 namespace im::test {
 
-// Connects to 127.0.0.1:port; returns the fd or -1. The fd has 5 s send/receive timeouts.
-int ConnectTcp(int port);
+// Connects to host:port (default 127.0.0.1; "::1" works too), optionally from a chosen
+// local address (any 127.x.y.z is ours on Linux: a second "host" for address limits).
+// Returns the fd or -1. The fd has 5 s send/receive timeouts.
+int ConnectTcp(int port, const std::string& host = "127.0.0.1", const std::string& from = "");
 
 // Sends `bytes` on a new connection, half-closes, and returns everything received until
 // the server closes (or "" on connect failure / timeout).
-std::string TcpExchange(int port, std::string_view bytes, int timeout_ms = 5000);
+std::string TcpExchange(int port, std::string_view bytes, int timeout_ms = 5000, const std::string& host = "127.0.0.1");
 
 // Sends one request line ("\n" appended) and returns the reply without its "\n".
-std::string TcpRequest(int port, std::string_view line, int timeout_ms = 5000);
+std::string TcpRequest(int port, std::string_view line, int timeout_ms = 5000, const std::string& host = "127.0.0.1");
 
 // Reads until the peer closes or the timeout passes; true if the peer closed.
 bool ReadUntilClosed(int fd, std::string* out, int timeout_ms);
 
 class UdpClient {
  public:
-  UdpClient();  // bound to 127.0.0.1, a kernel-chosen port
+  // Bound to `ip` (127.0.0.1 by default; another 127.x address or ::1 for a second
+  // "host"), a kernel-chosen port. Sends go to the same loopback family.
+  explicit UdpClient(const std::string& ip = "127.0.0.1");
   ~UdpClient();
   UdpClient(const UdpClient&) = delete;
   UdpClient& operator=(const UdpClient&) = delete;
@@ -35,6 +39,7 @@ class UdpClient {
  private:
   int fd_ = -1;
   int local_port_ = 0;
+  bool v6_ = false;
 };
 
 }  // namespace im::test
