@@ -23,6 +23,13 @@ constexpr ReplyText kReplies[] = {
     {Reply::kBadRequest, "400 BAD REQUEST\n"},
     {Reply::kServerError, "500 SERVER ERROR\n"},
     {Reply::kNoBackend, "503 NO BACKEND AVAILABLE\n"},
+    {Reply::kLoggedIn, "210 LOGGED IN\n"},
+    {Reply::kWrongPassword, "204 WRONG PASSWORD\n"},
+    {Reply::kPasswordRequired, "205 PASSWORD REQUIRED\n"},
+    {Reply::kNotProtected, "206 ACCOUNT HAS NO PASSWORD\n"},
+    {Reply::kBadPassword, "207 BAD PASSWORD\n"},
+    {Reply::kUnauthorized, "401 UNAUTHORIZED\n"},
+    {Reply::kTryLater, "429 TRY LATER\n"},
 };
 
 constexpr bool TableMatchesEnum() {

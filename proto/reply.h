@@ -23,6 +23,13 @@ enum class Reply {
   kBadRequest,           // 400 BAD REQUEST
   kServerError,          // 500 SERVER ERROR
   kNoBackend,            // 503 NO BACKEND AVAILABLE (sent by im-lb, never by im-server)
+  kLoggedIn,             // 210 LOGGED IN (REG with the right password), with a session grant
+  kWrongPassword,        // 204 WRONG PASSWORD
+  kPasswordRequired,     // 205 PASSWORD REQUIRED (the account has one, or --auth required)
+  kNotProtected,         // 206 ACCOUNT HAS NO PASSWORD (REG with a password of an old-style account)
+  kBadPassword,          // 207 BAD PASSWORD (8 to 128 bytes, no spaces or control bytes)
+  kUnauthorized,         // 401 UNAUTHORIZED (a protected account without valid proof)
+  kTryLater,             // 429 TRY LATER (too many failed logins, or the hashing queue is full)
 };
 
 // The reply line, with its "\n".

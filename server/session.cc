@@ -48,6 +48,9 @@ void Session::OnRequestLine(std::string_view line) {
   auto& request = std::get<proto::Request>(parsed);
   parsed_ = true;
   verb_ = request.verb;
+  // A probe asks whether this loop is alive: the answer needs nothing else.
+  if (request.verb == proto::Verb::kPing) return SendReply(proto::Reply::kOk);
+  verb_ = request.verb;
   if (net::LogEnabled(net::LogLevel::kInfo)) user_ = request.user;
   state_ = State::kWaitingStore;
   queue_.AddRequest(id_, std::move(request));
@@ -59,7 +62,8 @@ void Session::SendReply(proto::Reply reply) {
   std::string_view line = proto::ReplyLine(reply);
   if (net::LogEnabled(net::LogLevel::kInfo)) {
     // The verb and the user only: other arguments (a password, a proof) are never logged.
-    std::string what = parsed_ ? std::string(proto::VerbName(verb_)) + " " + proto::Printable(user_) : "(unparsed)";
+    std::string what = parsed_ ? std::string(proto::VerbName(verb_)) + (user_.empty() ? "" : " " + proto::Printable(user_))
+                               : "(unparsed)";
     IM_LOG(kInfo, "tcp %s %s -> %.*s", net::FormatAddress(lines_.stream()->peer()).c_str(), what.c_str(),
            static_cast<int>(line.size() - 1), line.data());
   }

@@ -17,6 +17,13 @@ TEST(Reply, LinesAndCodes) {
   EXPECT_EQ(ReplyLine(Reply::kBadRequest), "400 BAD REQUEST\n");
   EXPECT_EQ(ReplyLine(Reply::kServerError), "500 SERVER ERROR\n");
   EXPECT_EQ(ReplyLine(Reply::kNoBackend), "503 NO BACKEND AVAILABLE\n");
+  EXPECT_EQ(ReplyLine(Reply::kLoggedIn), "210 LOGGED IN\n");
+  EXPECT_EQ(ReplyLine(Reply::kWrongPassword), "204 WRONG PASSWORD\n");
+  EXPECT_EQ(ReplyLine(Reply::kPasswordRequired), "205 PASSWORD REQUIRED\n");
+  EXPECT_EQ(ReplyLine(Reply::kNotProtected), "206 ACCOUNT HAS NO PASSWORD\n");
+  EXPECT_EQ(ReplyLine(Reply::kBadPassword), "207 BAD PASSWORD\n");
+  EXPECT_EQ(ReplyLine(Reply::kUnauthorized), "401 UNAUTHORIZED\n");
+  EXPECT_EQ(ReplyLine(Reply::kTryLater), "429 TRY LATER\n");
   EXPECT_EQ(ReplyCode(Reply::kOk), 200);
   EXPECT_EQ(ReplyCode(Reply::kNotABuddy), 201);
   EXPECT_EQ(ReplyCode(Reply::kNoSuchUser), 202);

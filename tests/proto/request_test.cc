@@ -50,9 +50,9 @@ TEST(ParseRequest, BadRequests) {
   EXPECT_EQ(ImmediateReply("   "), Reply::kBadRequest);
   EXPECT_EQ(ImmediateReply("HELLO alice"), Reply::kBadRequest);
   EXPECT_EQ(ImmediateReply("REG"), Reply::kBadRequest);
-  EXPECT_EQ(ImmediateReply("REG alice bob"), Reply::kBadRequest);
+  EXPECT_EQ(ImmediateReply("REG alice pass word"), Reply::kBadRequest);
   EXPECT_EQ(ImmediateReply("ADD alice"), Reply::kBadRequest);
-  EXPECT_EQ(ImmediateReply("ADD alice bob carol"), Reply::kBadRequest);
+  EXPECT_EQ(ImmediateReply("ADD alice bob carol dave"), Reply::kBadRequest);
   EXPECT_EQ(ImmediateReply("DEL"), Reply::kBadRequest);
   EXPECT_EQ(ImmediateReply("SET alice ONLINE 5"), Reply::kBadRequest);  // UDP verb on TCP
   EXPECT_EQ(ImmediateReply(std::string("REG al\0ce", 9)), Reply::kBadRequest);
@@ -80,15 +80,68 @@ TEST(Reply, FormatThenParseRoundTrips) {
 
 TEST(Grammar, ArgumentCountsComeFromTheTable) {
   // Every verb with one argument too few and one too many.
-  for (std::string_view line : {"REG", "REG a b", "ADD a", "ADD a b c", "DEL a", "DEL a b c"}) {
+  for (std::string_view line : {"REG", "REG a password x", "ADD a", "ADD a b c d", "DEL a", "DEL a b c d", "PING x"}) {
     EXPECT_EQ(ImmediateReply(line), Reply::kBadRequest) << line;
   }
+}
+
+constexpr std::string_view kSession = "AAAAAAAAAAAAAAAAAAAAAA";
+const std::string kMac(43, 'm');
+
+TEST(Grammar, PasswordsAreOneWordOf8To128Bytes) {
+  Request r = StoreRequest("REG alice s3cret-pw");
+  EXPECT_EQ(r.password, "s3cret-pw");
+  EXPECT_EQ(ImmediateReply("REG alice short"), Reply::kBadPassword);
+  EXPECT_EQ(StoreRequest("REG alice " + std::string(128, 'p')).password.size(), 128u);
+  EXPECT_EQ(ImmediateReply("REG alice " + std::string(129, 'p')), Reply::kBadPassword);
+  EXPECT_EQ(ImmediateReply("REG b@d s3cret-pw"), Reply::kInvalidUserId);
+  EXPECT_EQ(FormatRequest(r), "REG alice s3cret-pw\n");
+}
+
+TEST(Grammar, ProofsParseStrictlyAndFormatBack) {
+  std::string proof = std::string(kSession) + ".1700000000123.42." + kMac;
+  Request r = StoreRequest("ADD alice bob " + proof);
+  EXPECT_EQ(r.proof.session, kSession);
+  EXPECT_EQ(r.proof.time_ms, 1700000000123);
+  EXPECT_EQ(r.proof.counter, 42u);
+  EXPECT_EQ(r.proof.mac, kMac);
+  EXPECT_EQ(FormatRequest(r), "ADD alice bob " + proof + "\n");
+  EXPECT_EQ(SignedText(r), "ADD alice bob " + std::string(kSession) + ".1700000000123.42");
+  for (std::string bad : {std::string("x"), std::string(kSession) + ".1.2", std::string(kSession) + ".1.2.short",
+                          std::string(kSession) + ".-1.2." + kMac, std::string(kSession) + ".1.x." + kMac,
+                          std::string("AAAA.1.2.") + kMac, std::string(kSession) + ".1.2." + kMac + "m",
+                          std::string(kSession) + ".1.2." + std::string(42, 'm') + "="}) {
+    EXPECT_EQ(ImmediateReply("DEL alice bob " + bad), Reply::kUnauthorized) << bad;
+  }
+}
+
+TEST(Grammar, PingTakesNoArguments) {
+  EXPECT_EQ(StoreRequest("PING").verb, Verb::kPing);
+  EXPECT_EQ(StoreRequest("ping").verb, Verb::kPing);
+  EXPECT_EQ(FormatRequest(Request{Verb::kPing}), "PING\n");
+}
+
+TEST(Grammar, GrantsRideOnTheReplyLine) {
+  SessionGrant grant{std::string(kSession), kMac, 1700086400000, 1700000000000};
+  std::string line = FormatGrantReply(Reply::kLoggedIn, grant);
+  EXPECT_EQ(line, "210 LOGGED IN " + std::string(kSession) + " " + kMac + " 1700086400000 1700000000000\n");
+  EXPECT_EQ(ParseReply(line, RepliesFor(Verb::kReg)), Reply::kLoggedIn);
+  auto back = ParseGrant(line);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->session, grant.session);
+  EXPECT_EQ(back->key, grant.key);
+  EXPECT_EQ(back->expires_ms, grant.expires_ms);
+  EXPECT_EQ(back->server_now_ms, grant.server_now_ms);
+  EXPECT_TRUE(ParseGrant(FormatGrantReply(Reply::kOk, grant)));
+  EXPECT_FALSE(ParseGrant("200 OK"));
+  EXPECT_FALSE(ParseGrant("201 ALREADY REGISTERED " + std::string(kSession) + " " + kMac + " 1 2"));
 }
 
 TEST(Grammar, LogNamesAreTheVerbs) {
   EXPECT_EQ(VerbName(Verb::kReg), "REG");
   EXPECT_EQ(VerbName(Verb::kAdd), "ADD");
   EXPECT_EQ(VerbName(Verb::kDel), "DEL");
+  EXPECT_EQ(VerbName(Verb::kPing), "PING");
 }
 
 TEST(Grammar, EachVerbKnowsItsReplies) {

@@ -123,6 +123,7 @@ class FakeStore final : public server::Store {
       case proto::Verb::kDel:
         if (!users.count(r.user) || !users.count(r.buddy)) return Reply::kNoSuchUser;
         return buddies[r.user].erase(r.buddy) ? Reply::kOk : Reply::kNotABuddy;
+      case proto::Verb::kPing: return Reply::kOk;
     }
     return Reply::kServerError;
   }

@@ -117,6 +117,13 @@ TEST_F(SessionTest, AReplyTheKernelCannotTakeAtOnceClosesOnlyWhenWritten) {
   EXPECT_TRUE(record_.closed);
 }
 
+TEST_F(SessionTest, PingIsAnsweredAtOnceWithoutTheStore) {
+  Open();
+  stream_->Feed("PING\n");
+  EXPECT_EQ(record_.written, "200 OK\n");
+  EXPECT_TRUE(queue_.requests.empty());
+}
+
 TEST_F(SessionTest, EofWithNothingSentJustCloses) {
   Open();
   stream_->FeedEof();
