@@ -5,6 +5,7 @@
 #include "proto/chat.h"
 #include "proto/line.h"
 #include "proto/request.h"
+#include "proto/text.h"
 #include "proto/userid.h"
 
 namespace im::client {
