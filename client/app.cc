@@ -138,13 +138,12 @@ void App::OnLine(std::string line) {
       if (!text.empty()) Command(std::string(text));
       return;
     case State::kAskBuddy: {
+      // The question is answered: the menu prompt comes back whatever the command does.
       state_ = State::kMenu;
+      Prompt();
       char verb = pending_verb_;
       pending_verb_ = 0;
-      if (text.empty()) {
-        console_.Print("cancelled");
-        return Prompt();
-      }
+      if (text.empty()) return console_.Print("cancelled");
       if (verb == 'c') return Chat(std::string(text));
       return Account(verb, std::string(text));
     }

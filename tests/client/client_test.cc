@@ -54,6 +54,27 @@ class ClientProc {
     write_fd_ = -1;
   }
   bool Saw(const std::string& text, int timeout_ms = 3000) { return process_->WaitForLog(Escape(text), timeout_ms).has_value(); }
+  // On a terminal: what the line under the cursor shows now (the prompt and what is being
+  // typed). Every redraw starts with "\r\x1b[K" and every printed line ends in "\r\n".
+  std::string ScreenLine() const {
+    std::string log = process_->Log();
+    std::string line = log.substr(log.rfind('\n') == std::string::npos ? 0 : log.rfind('\n') + 1);
+    if (size_t erase = line.rfind("\x1b[K"); erase != std::string::npos) line = line.substr(erase + 3);
+    if (!line.empty() && line.front() == '\r') line.erase(0, 1);
+    return line;
+  }
+  // Waits until the line under the cursor is exactly `prompt`.
+  bool ShowsPrompt(const std::string& prompt, int timeout_ms = 3000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (ScreenLine() != prompt) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "the screen shows \"" << ScreenLine() << "\", not the prompt \"" << prompt << "\"";
+        return false;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return true;
+  }
   Process& process() { return *process_; }
 
   static std::string Escape(const std::string& text) {
@@ -297,6 +318,52 @@ TEST_F(ClientTest, OnATerminalAsyncLinesNeverGarbleTheLineBeingTyped) {
   EXPECT_TRUE(bob->Saw("alice is now OFFLINE"));
   bob->Line("quit");
   EXPECT_EQ(bob->process().Wait(3000), 0);
+}
+
+// A person using the numbered menu on a terminal: after each answer to "Buddy to ...:"
+// the menu prompt comes back, and what is typed next is read as a command again.
+TEST_F(ClientTest, OnATerminalTheMenuPromptComesBackAfterEveryNumberedAnswer) {
+  for (const char* l : {"REG alice", "REG bob"}) ASSERT_EQ(TcpRequest(server_.tcp_port, l), "200 OK");
+  auto alice = Client("alice", /*pty=*/true);
+  ASSERT_TRUE(alice->Saw("Welcome back, alice"));
+  ASSERT_TRUE(alice->ShowsPrompt("alice> "));
+
+  alice->Type("1\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to add: "));
+  alice->Type("bob\r");
+  EXPECT_TRUE(alice->Saw("bob added (200 OK)"));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+  alice->Type("list\r");  // a command again, not the answer to a question
+  EXPECT_TRUE(alice->process().WaitForLog("Buddies:|no buddies yet", 3000));
+
+  alice->Type("4\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to chat with: "));
+  alice->Type("bob\r");  // refused at once: bob is offline (or not yet on the fetched list)
+  EXPECT_TRUE(alice->process().WaitForLog("bob is OFFLINE: cannot chat|bob is not your buddy", 3000));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+
+  alice->Type("2\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to delete: "));
+  alice->Type("bob\r");
+  EXPECT_TRUE(alice->Saw("bob deleted (200 OK)"));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+
+  alice->Type("1\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to add: "));
+  alice->Type("b@d\r");
+  EXPECT_TRUE(alice->Saw("\"b@d\" is not a valid user id"));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+  alice->Type("1\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to add: "));
+  alice->Type("\r");
+  EXPECT_TRUE(alice->Saw("cancelled"));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+
+  alice->Type("list\r");
+  EXPECT_TRUE(alice->Saw("no buddies yet"));
+  EXPECT_EQ(alice->process().CountLog("unknown command"), 0);
+  alice->Type("\x03");
+  EXPECT_EQ(alice->process().Wait(3000), 0);
 }
 
 }  // namespace
