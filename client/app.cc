@@ -38,7 +38,7 @@ std::string InWords(char verb, const std::string& buddy, const std::string& repl
   } else {
     if (code == 200) return buddy + " deleted" + tail;
     if (code == 201) return buddy + " is not your buddy" + tail;
-    if (code == 202) return "your account is not registered" + tail;
+    if (code == 202) return buddy + " or your account is not registered" + tail;  // either id unknown
   }
   return "the server said: " + reply;
 }

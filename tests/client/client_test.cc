@@ -171,8 +171,8 @@ TEST_F(ClientTest, EveryCommandAnswersInWords) {
   EXPECT_TRUE(alice->Saw("bob is already your buddy (201 ALREADY BUDDY)"));
   alice->Line("add alice");
   EXPECT_TRUE(alice->Saw("you cannot add yourself"));
-  alice->Line("del carol");
-  EXPECT_TRUE(alice->Saw("carol is not your buddy (201 NOT A BUDDY)"));
+  alice->Line("del carol");  // carol was never registered
+  EXPECT_TRUE(alice->Saw("carol or your account is not registered (202 NO SUCH USER)"));
   alice->Line("list");
   EXPECT_TRUE(alice->Saw("  bob         OFFLINE"));
   alice->Line("chat bob");
@@ -181,6 +181,8 @@ TEST_F(ClientTest, EveryCommandAnswersInWords) {
   EXPECT_TRUE(alice->Saw("zed is not your buddy"));
   alice->Line("2 bob");
   EXPECT_TRUE(alice->Saw("bob deleted (200 OK)"));
+  alice->Line("del bob");
+  EXPECT_TRUE(alice->Saw("bob is not your buddy (201 NOT A BUDDY)"));
   alice->Line("list");
   EXPECT_TRUE(alice->Saw("no buddies yet"));
   alice->Line("frobnicate");
