@@ -284,6 +284,32 @@ TEST_F(ClientTest, APeerThatNeverAnswersHelloTimesOut) {
   close(fd);
 }
 
+TEST_F(ClientTest, ACallToAPortNobodyListensOnSaysSoAndTheMenuComesBack) {
+  for (const char* l : {"REG alice", "REG ghost", "ADD alice ghost"}) ASSERT_EQ(TcpRequest(server_.tcp_port, l), "200 OK");
+  // A port that was free a moment ago: nothing listens on it now.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int ghost_port = ntohs(addr.sin_port);
+  close(fd);
+  UdpClient ghost;
+  auto alice = Client("alice");
+  for (int i = 0; i < 30 && !alice->process().WaitForLog("ghost is now ONLINE", 100); ++i) {
+    ghost.Send(server_.udp_port, "SET ghost ONLINE " + std::to_string(ghost_port));
+  }
+  ASSERT_TRUE(alice->Saw("ghost is now ONLINE"));
+  alice->Line("chat ghost");
+  EXPECT_TRUE(alice->Saw("cannot reach ghost: connection refused"));
+  alice->Line("list");  // input flows again
+  EXPECT_TRUE(alice->Saw("Buddies:"));
+  alice->Line("quit");
+  EXPECT_EQ(alice->process().Wait(3000), 0);  // 0 also says no handle was left open
+}
+
 TEST_F(ClientTest, OneShotCommandsPrintTheReplyAndSetTheExitCode) {
   EXPECT_EQ(OneShot({"reg", "alice"}), std::make_pair(0, std::string("200 OK\n")));
   EXPECT_EQ(OneShot({"reg", "alice"}), std::make_pair(1, std::string("201 ALREADY REGISTERED\n")));
@@ -300,6 +326,25 @@ TEST_F(ClientTest, OneShotCommandsPrintTheReplyAndSetTheExitCode) {
   EXPECT_EQ(OneShot({"del", "alice", "bob"}), std::make_pair(1, std::string("201 NOT A BUDDY\n")));
   EXPECT_EQ(OneShot({"frob"}).first, 2);
   EXPECT_EQ(OneShot({"set", "bob", "ONLINE", "notaport"}).first, 2);
+  EXPECT_EQ(OneShot({"set", "bob", "AWAY", "4242"}).first, 2);  // a status SET does not know
+  EXPECT_EQ(OneShot({"set", "bob", "101", "0"}), std::make_pair(0, std::string()));
+  ASSERT_EQ(OneShot({"add", "alice", "bob"}).first, 0);  // the 101 SET made bob offline
+  want = "bob 101 OFFLINE unknown 0\n";
+  for (int i = 0; i < 20 && got.second != want; ++i) got = OneShot({"get", "alice"});
+  EXPECT_EQ(got, std::make_pair(0, want));
+}
+
+// TCP to a broadcast address fails inside connect() itself (ENETUNREACH on Linux): the
+// failure is reported from the loop like a refused connect, with no handle left open.
+TEST_F(ClientTest, AConnectThatFailsAtOnceIsReportedLikeAnyOther) {
+  std::vector<std::string> argv = {BinaryPath("IM_CLIENT"), "--server", "255.255.255.255:1", "--timeout", "3", "reg",
+                                   "alice"};
+  auto p = Process::Start(argv, dir_.File("sync.log"));
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(p->Wait(5000), 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);  // not the timeout
+  EXPECT_EQ(p->Log().rfind("im-client: cannot reach server 255.255.255.255:1: ", 0), 0u) << p->Log();
+  EXPECT_EQ(p->Log().find("left open"), std::string::npos);
 }
 
 TEST_F(ClientTest, OnATerminalAsyncLinesNeverGarbleTheLineBeingTyped) {
