@@ -1,59 +1,69 @@
 // One account request (REG/ADD/DEL) over its own TCP connection: connect, send the line,
-// read the one reply line, done. Bounded by a timeout. Deleted only after its handles
-// have closed; the owner hears the outcome exactly once. Loop thread only.
+// read the one reply line, done; bounded by a timeout. Framing is LineStream's, the line
+// and the reply table are proto's.
+//
+// Rules: an AccountRequest deletes itself once its stream has closed (OnLinesClosed).
+// The owner hears the outcome exactly once, from the loop (never from inside Start), or
+// nothing at all after Cancel. Loop thread only.
 #pragma once
 
 #include <uv.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
-#include "proto/line.h"
+#include "net/line_stream.h"
+#include "net/timer.h"
+#include "proto/reply.h"
+#include "proto/request.h"
 
 namespace im::client {
 
-class AccountRequest {
+class AccountRequest final : private net::LineStream::Handler {
  public:
   struct Result {
-    bool ok = false;     // a reply line arrived
-    std::string reply;   // the line without "\n", when ok
-    std::string error;   // "cannot reach server HOST:PORT: connection refused", when not
+    bool answered = false;              // a reply line arrived
+    std::optional<proto::Reply> reply;  // which one, among those the verb can get; nullopt for another line
+    std::string line;                   // the line as sent, without "\r\n": remote text, Printable it to show
+    std::string error;                  // when not answered: "cannot reach server HOST:PORT: connection refused"
   };
   class Owner {
    public:
-    virtual void OnAccountReply(const Result& result) = 0;
+    // `request` is the one that was sent; it lives until the callback returns.
+    virtual void OnAccountReply(const proto::Request& request, const Result& result) = 0;
+
    protected:
     ~Owner() = default;
   };
 
-  // Starts the request; the outcome arrives later, never from inside Start.
-  static AccountRequest* Start(uv_loop_t* loop, const sockaddr* server, const std::string& server_name,
-                               std::string line, Owner& owner, uint64_t timeout_ms);
+  // Starts the request; `server_name` is how messages name the server.
+  static AccountRequest* Start(uv_loop_t* loop, const sockaddr* server, std::string server_name,
+                               proto::Request request, Owner& owner, uint64_t timeout_ms);
   AccountRequest(const AccountRequest&) = delete;
   AccountRequest& operator=(const AccountRequest&) = delete;
   // Abandons the request: the owner hears nothing more.
   void Cancel();
 
  private:
-  AccountRequest(uv_loop_t* loop, Owner& owner, std::string server_name, std::string line);
-  ~AccountRequest() = default;
+  AccountRequest(uv_loop_t* loop, Owner& owner, std::string server_name, proto::Request request);
+  ~AccountRequest() = default;  // only OnLinesClosed deletes
   void Finish(Result result);
-  static void OnConnect(uv_connect_t* req, int status) noexcept;
-  static void AfterWrite(uv_write_t* req, int status) noexcept;
-  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
-  static void OnTimeout(uv_timer_t* timer) noexcept;
-  static void OnClose(uv_handle_t* handle) noexcept;
+  void Fail(std::string error);
 
-  Owner* owner_;             // null once finished or cancelled
+  // net::LineStream::Handler
+  void OnLinesConnected(int status) override;
+  void OnLine(std::string_view line) override;
+  void OnLineTooLong() override;
+  void OnLinesEnd(std::string_view partial) override;
+  void OnLinesError(int status) override;
+  void OnLinesClosed() override { delete this; }
+
+  Owner* owner_;  // null once finished or cancelled
   std::string server_name_;
-  std::string line_;         // the request, with "\n"; lives until the write completes
-  uv_tcp_t tcp_;
-  uv_timer_t timer_;
-  uv_connect_t connect_req_;
-  uv_write_t write_req_;
-  proto::LineBuffer in_{256};
-  char read_buf_[512];
-  int open_handles_ = 2;
-  bool closing_ = false;
+  proto::Request request_;
+  net::LineStream lines_;
+  net::Timer timer_;  // the whole request, connect to reply
 };
 
 }  // namespace im::client

@@ -1,19 +1,23 @@
-// The interactive client: log-in, the menu and word commands, presence notices and one
-// chat at a time, all on one loop (the project description's five threads become: stdin,
-// a presence timer, the UDP socket, the chat listener and at most one chat connection).
+// The interactive client's orchestration: log-in, then one command at a time from the
+// menu, presence notices, and at most one chat, all on one loop. Each piece it drives
+// owns one thing: Console (the terminal), Menu (what a typed line means), Presence
+// (SET/GET), AccountRequest (one REG/ADD/DEL), ChatListener (incoming calls until they
+// say HELLO), PeerConn (the chat); messages.h has the words.
 //
 // Commands run one at a time: while an account request or a chat call is in flight,
-// input waits, so a script's lines act in order. Loop thread only; outlives uv_run.
+// input waits, so a script's lines act in order. Whenever a command is over, the menu
+// prompt is drawn again. Loop thread only; outlives uv_run.
 #pragma once
 
 #include <uv.h>
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "client/account_request.h"
+#include "client/chat_listener.h"
 #include "client/console.h"
+#include "client/menu.h"
 #include "client/options.h"
 #include "client/peer_conn.h"
 #include "client/presence.h"
@@ -23,6 +27,7 @@ namespace im::client {
 class App : private Console::Handler,
             private AccountRequest::Owner,
             private Presence::Owner,
+            private ChatListener::Owner,
             private PeerConn::Owner {
  public:
   App(uv_loop_t* loop, const ClientOptions& options);
@@ -34,12 +39,12 @@ class App : private Console::Handler,
 
  private:
   enum class State {
-    kAskUser,    // waiting for a user id to be typed
-    kLoggingIn,  // REG in flight
-    kMenu,       // ready for a command
-    kAskBuddy,   // numbered menu item chosen, waiting for the buddy id
-    kCalling,    // chat call in flight
-    kChatting,   // lines typed go to the peer
+    kAskUser,     // waiting for a user id to be typed
+    kLoggingIn,   // REG in flight
+    kMenu,        // ready for a command (menu_ may be waiting for a buddy id)
+    kRequesting,  // ADD or DEL in flight
+    kCalling,     // chat call in flight
+    kChatting,    // lines typed go to the peer
     kDone,
   };
 
@@ -48,43 +53,43 @@ class App : private Console::Handler,
   void OnEndOfInput() override;
   void OnInterrupt() override;
   // AccountRequest::Owner
-  void OnAccountReply(const AccountRequest::Result& result) override;
+  void OnAccountReply(const proto::Request& request, const AccountRequest::Result& result) override;
   // Presence::Owner
   void OnBuddyChanged(const proto::BuddyStatus& buddy) override;
-  // PeerConn::Owner
-  void OnPeerHello(PeerConn* conn, const std::string& peer) override;
+  // ChatListener::Owner
+  void OnCaller(PeerConn* conn, const std::string& peer) override;
+  // PeerConn::Owner, for the one chat
   void OnPeerAccepted(PeerConn* conn) override;
   void OnPeerMessage(PeerConn* conn, const std::string& text) override;
-  void OnPeerGone(PeerConn* conn, const std::string& reason) override;
+  void OnPeerGone(PeerConn* conn, PeerConn::End end, int status) override;
 
-  static void OnIncoming(uv_stream_t* listener, int status) noexcept;
   static void OnSignal(uv_signal_t* signal, int signum) noexcept;
 
   void Login(const std::string& user);
+  void OnLoginReply(const AccountRequest::Result& result);
   bool StartSession();
-  void Command(const std::string& line);
-  void Account(char verb, const std::string& buddy);
+  void Run(const MenuInput& input);
+  void Account(proto::Verb verb, const std::string& buddy);
   void ListBuddies();
-  void Chat(const std::string& buddy);
+  void Call(const std::string& buddy);
+  void ChatLine(const std::string& line);
   void EndChat(const std::string& reason);
   void ShowMenu();
   void Prompt();
+  void Ready();  // a command is over: back at the menu, prompt drawn, input flowing
   void Quit(int exit_code);
 
   uv_loop_t* loop_;
   ClientOptions options_;
   Console console_;
-  std::unique_ptr<Presence> presence_;
-  uv_tcp_t listener_;           // incoming chats on the message port
+  Menu menu_;
+  ChatListener chats_;
+  std::unique_ptr<Presence> presence_;  // from log-in on
   uv_signal_t sigint_, sigterm_;
   State state_ = State::kAskUser;
   std::string me_;
-  uint16_t msg_port_ = 0;
-  char pending_verb_ = 0;       // 'a'/'d'/'c' chosen from the numbered menu
-  std::string pending_buddy_;   // the buddy of the account request in flight
-  AccountRequest* request_ = nullptr;
-  PeerConn* chat_ = nullptr;    // the one chat, calling or open
-  std::vector<PeerConn*> answering_;  // callers that have not said HELLO yet
+  AccountRequest* request_ = nullptr;  // the REG/ADD/DEL in flight
+  PeerConn* chat_ = nullptr;           // the one chat, calling or open
   int exit_code_ = 0;
 };
 

@@ -2,18 +2,18 @@
 
 #include <unistd.h>
 
+#include "net/handle.h"
+
 namespace im::client {
 namespace {
+
+using net::AsHandle;
+using net::AsStream;
 
 struct WriteReq {
   uv_write_t req;
   std::string bytes;
 };
-
-template <typename T>
-uv_handle_t* AsHandle(T* h) {
-  return reinterpret_cast<uv_handle_t*>(h);
-}
 
 }  // namespace
 
@@ -23,12 +23,12 @@ int Console::Start() {
   // Output first, so errors while starting input can be printed.
   switch (uv_guess_handle(STDOUT_FILENO)) {
     case UV_TTY:
-      if (uv_tty_init(loop_, &out_tty_, STDOUT_FILENO, 0) == 0) out_ = reinterpret_cast<uv_stream_t*>(&out_tty_);
+      if (uv_tty_init(loop_, &out_tty_, STDOUT_FILENO, 0) == 0) out_ = AsStream(&out_tty_);
       break;
     case UV_NAMED_PIPE:
       uv_pipe_init(loop_, &out_pipe_, 0);
       if (uv_pipe_open(&out_pipe_, STDOUT_FILENO) == 0) {
-        out_ = reinterpret_cast<uv_stream_t*>(&out_pipe_);
+        out_ = AsStream(&out_pipe_);
       } else {
         uv_close(AsHandle(&out_pipe_), nullptr);
       }
@@ -42,7 +42,7 @@ int Console::Start() {
       rc = uv_tty_init(loop_, &in_tty_, STDIN_FILENO, 1);
       if (rc != 0) return rc;
       in_tty_.data = this;
-      in_ = reinterpret_cast<uv_stream_t*>(&in_tty_);
+      in_ = AsStream(&in_tty_);
       tty_in_ = uv_tty_set_mode(&in_tty_, UV_TTY_MODE_RAW) == 0;
       break;
     case UV_NAMED_PIPE:
@@ -51,7 +51,7 @@ int Console::Start() {
       in_pipe_.data = this;
       rc = uv_pipe_open(&in_pipe_, STDIN_FILENO);
       if (rc != 0) return rc;
-      in_ = reinterpret_cast<uv_stream_t*>(&in_pipe_);
+      in_ = AsStream(&in_pipe_);
       break;
     default: {
       // A regular file or /dev/null cannot be polled; read it whole now (bounded), and

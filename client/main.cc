@@ -7,6 +7,7 @@
 #include "client/app.h"
 #include "client/oneshot.h"
 #include "client/options.h"
+#include "net/loop.h"
 
 int main(int argc, char** argv) {
   using namespace im::client;
@@ -27,8 +28,8 @@ int main(int argc, char** argv) {
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     exit_code = app.exit_code();
-  }
-  if (uv_loop_close(&loop) != 0) {
+  }  // objects destroyed here may close handles (timers): FinishLoop runs their callbacks
+  if (im::net::FinishLoop(&loop) != 0) {
     std::cerr << "im-client: a handle was left open" << std::endl;
     return exit_code ? exit_code : 1;
   }

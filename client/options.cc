@@ -1,22 +1,11 @@
 #include "client/options.h"
 
-#include <uv.h>
-
 #include <cxxopts.hpp>
 #include <iostream>
 
-#include "proto/address.h"
+#include "net/address.h"
 
 namespace im::client {
-
-bool ParseAddress(const std::string& text, sockaddr_storage* addr) {
-  proto::HostPort hp;
-  if (!proto::SplitHostPort(text, "127.0.0.1", &hp)) return false;
-  if (hp.host == "localhost") hp.host = "127.0.0.1";  // no blocking name lookups
-  int port = static_cast<int>(hp.port);
-  return uv_ip4_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in*>(addr)) == 0 ||
-         uv_ip6_addr(hp.host.c_str(), port, reinterpret_cast<sockaddr_in6*>(addr)) == 0;
-}
 
 int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
   cxxopts::Options options(
@@ -49,8 +38,13 @@ int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
     if (result.count("user")) out->user = result["user"].as<std::string>();
     out->server = result["server"].as<std::string>();
     out->presence = result["presence"].as<std::string>();
-    if (!ParseAddress(out->server, &out->server_addr)) throw std::invalid_argument("bad --server " + out->server);
-    if (!ParseAddress(out->presence, &out->presence_addr)) throw std::invalid_argument("bad --presence " + out->presence);
+    // Numeric addresses only ("localhost" is 127.0.0.1): the client never waits for a lookup.
+    if (!net::ParseNumericAddress(out->server, "127.0.0.1", &out->server_addr)) {
+      throw std::invalid_argument("bad --server " + out->server);
+    }
+    if (!net::ParseNumericAddress(out->presence, "127.0.0.1", &out->presence_addr)) {
+      throw std::invalid_argument("bad --presence " + out->presence);
+    }
     out->msg_port = result["msg-port"].as<int>();
     if (out->msg_port < 0 || out->msg_port > 65535) throw std::invalid_argument("--msg-port must be 0 to 65535");
     double interval = result["interval"].as<double>(), timeout = result["timeout"].as<double>();

@@ -24,7 +24,4 @@ struct ClientOptions {
 // Returns 0 to run, -1 after --help (exit 0), 2 on a usage error (printed).
 int ParseClientOptions(int argc, char** argv, ClientOptions* options);
 
-// Numeric "HOST:PORT" (or "localhost:PORT") to an address.
-bool ParseAddress(const std::string& text, sockaddr_storage* addr);
-
 }  // namespace im::client

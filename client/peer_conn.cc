@@ -1,213 +1,150 @@
 #include "client/peer_conn.h"
 
+#include "net/tcp_stream.h"
+#include "proto/chat.h"
+
 namespace im::client {
-namespace {
 
-struct WriteReq {
-  uv_write_t req;
-  std::string bytes;
-  bool close_after;
-};
+PeerConn::PeerConn(uv_loop_t* loop, Owner& owner, State state)
+    : owner_(&owner),
+      state_(state),
+      lines_(proto::kMaxChatLineBytes, *this),
+      timer_(loop, this, [](void* self) { static_cast<PeerConn*>(self)->OnTimer(); }) {}
 
-}  // namespace
-
-PeerConn::PeerConn(uv_loop_t* loop, Owner& owner, uint64_t timeout_ms)
-    : owner_(&owner), state_(State::kConnecting), timeout_ms_(timeout_ms) {
-  uv_tcp_init(loop, &tcp_);
-  tcp_.data = this;
-  uv_timer_init(loop, &timer_);
-  timer_.data = this;
-}
-
-PeerConn* PeerConn::Call(uv_loop_t* loop, Owner& owner, const sockaddr* addr, const std::string& me,
-                         const std::string& peer, uint64_t timeout_ms) {
-  auto* conn = new PeerConn(loop, owner, timeout_ms);
-  conn->peer_ = peer;
+PeerConn* PeerConn::Call(uv_loop_t* loop, Owner& owner, const sockaddr* addr, std::string_view me,
+                         std::string peer, uint64_t timeout_ms) {
+  auto* conn = new PeerConn(loop, owner, State::kConnecting);
+  conn->peer_ = std::move(peer);
   conn->hello_ = proto::FormatHello(me);
-  uv_timer_start(&conn->timer_, OnTimeout, timeout_ms, 0);
-  int rc = uv_tcp_connect(&conn->connect_req_, &conn->tcp_, addr, OnConnect);
-  if (rc != 0) {
-    conn->hello_ = std::string("\0", 1) + uv_strerror(rc);  // reported from the timer
-    uv_timer_start(&conn->timer_, OnTimeout, 0, 0);
-  }
+  // A connect that fails at once is still reported from the loop (OnLinesConnected).
+  conn->lines_.Attach(net::TcpStream::Connect(loop, addr, nullptr));
+  conn->timer_.Start(timeout_ms);
   return conn;
 }
 
 PeerConn* PeerConn::Answer(uv_loop_t* loop, Owner& owner, uv_stream_t* listener, uint64_t timeout_ms) {
-  auto* conn = new PeerConn(loop, owner, timeout_ms);
-  conn->state_ = State::kAwaitingHello;
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&conn->tcp_)) != 0 || conn->StartReading() != 0) {
+  net::TcpStream* stream = net::TcpStream::Accept(listener, nullptr);
+  if (stream == nullptr) return nullptr;
+  auto* conn = new PeerConn(loop, owner, State::kAwaitingHello);
+  conn->lines_.Attach(stream);
+  if (conn->lines_.StartReading() != 0) {
     conn->Close();
     return nullptr;
   }
-  uv_timer_start(&conn->timer_, OnTimeout, timeout_ms, 0);
+  conn->timer_.Start(timeout_ms);
   return conn;
 }
 
-int PeerConn::StartReading() {
-  return uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&tcp_),
-      [](uv_handle_t* h, size_t, uv_buf_t* b) {
-        auto* self = static_cast<PeerConn*>(h->data);
-        *b = uv_buf_init(self->read_buf_, sizeof self->read_buf_);
-      },
-      OnRead);
+void PeerConn::OnLinesConnected(int status) {
+  if (state_ != State::kConnecting) return;
+  if (status != 0) return Gone(End::kUnreachable, status);
+  state_ = State::kAwaitingOk;
+  if (lines_.StartReading() != 0 || lines_.Write(hello_) != 0) Gone(End::kHungUp);
 }
 
-void PeerConn::OnConnect(uv_connect_t* req, int status) noexcept {
-  auto* self = static_cast<PeerConn*>(req->handle->data);
-  if (status == UV_ECANCELED || self->state_ == State::kClosing) return;
-  if (status != 0) {
-    self->Gone(std::string("cannot reach ") + self->peer_ + ": " + uv_strerror(status));
-    return;
-  }
-  self->state_ = State::kAwaitingOk;
-  if (self->StartReading() != 0) {
-    self->Gone("cannot read from " + self->peer_);
-    return;
-  }
-  self->Write(self->hello_, false);
-}
-
-void PeerConn::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
-  auto* self = static_cast<PeerConn*>(stream->data);
-  if (self->state_ == State::kClosing) return;
-  if (nread > 0) {
-    self->in_.Append(std::string_view(buf->base, static_cast<size_t>(nread)));
-    std::string line;
-    for (;;) {
-      auto r = self->in_.Next(&line);
-      if (r == proto::LineBuffer::Result::kNeedMore) return;
-      if (r == proto::LineBuffer::Result::kTooLong) {
-        self->Gone("chat ended: " + (self->peer_.empty() ? std::string("caller") : self->peer_) +
-                   " sent an over-long line");
-        return;
-      }
-      self->OnLine(line);
-      if (self->state_ == State::kClosing) return;
-    }
-  }
-  if (nread == 0) return;
-  std::string who = self->peer_.empty() ? "the caller" : self->peer_;
-  switch (self->state_) {
-    case State::kOpen: self->Gone("chat ended: " + who + " disconnected"); break;
-    case State::kAwaitingOk: self->Gone(who + " hung up before answering"); break;
-    default: self->Gone(""); break;  // a caller that left before saying who it was
-  }
-}
-
-void PeerConn::OnLine(const std::string& line) {
+void PeerConn::OnChatLine(std::string_view line) {
   proto::ChatLine chat = proto::ParseChatLine(line);
   switch (state_) {
     case State::kAwaitingHello:
-      if (chat.kind != proto::ChatKind::kHello) {
-        Gone("");  // not one of ours: drop it quietly
-        return;
-      }
-      peer_ = chat.arg;
+      if (chat.kind != proto::ChatKind::kHello) return Gone(End::kNoHello);  // not one of ours: drop it quietly
+      peer_ = std::move(chat.arg);
       state_ = State::kAwaitingAnswer;
-      uv_timer_stop(&timer_);
+      timer_.Stop();
       owner_->OnPeerHello(this, peer_);
       return;
     case State::kAwaitingOk:
       if (chat.kind == proto::ChatKind::kOk) {
         state_ = State::kOpen;
-        uv_timer_stop(&timer_);
+        timer_.Stop();
         owner_->OnPeerAccepted(this);
-      } else if (chat.kind == proto::ChatKind::kBusy) {
-        Gone(peer_ + " is busy in another chat");
       } else {
-        Gone(peer_ + " answered something that is not a chat client");
+        Gone(chat.kind == proto::ChatKind::kBusy ? End::kBusy : End::kNotAChatClient);
       }
       return;
     case State::kOpen:
       if (chat.kind == proto::ChatKind::kMessage) {
-        owner_->OnPeerMessage(this, chat.arg);
+        if (owner_ != nullptr) owner_->OnPeerMessage(this, chat.arg);
       } else if (chat.kind == proto::ChatKind::kBye) {
-        Gone(peer_ + " left the chat");
+        Gone(End::kLeft);
       }  // anything else is ignored: a newer peer may say more
       return;
     default:
-      return;
+      return;  // kLastLine: we are leaving and listen no more
   }
 }
 
-void PeerConn::OnTimeout(uv_timer_t* timer) noexcept {
-  auto* self = static_cast<PeerConn*>(timer->data);
-  if (self->state_ == State::kClosing) return;
-  if (!self->hello_.empty() && self->hello_[0] == '\0') {
-    self->Gone("cannot reach " + self->peer_ + ": " + self->hello_.substr(1));
-  } else if (self->state_ == State::kConnecting || self->state_ == State::kAwaitingOk) {
-    self->Gone(self->peer_ + " did not answer (timeout)");
-  } else {
-    self->Gone("");  // a caller that never said HELLO
+void PeerConn::OnLineTooLong() { Gone(state_ == State::kAwaitingHello ? End::kNoHello : End::kTooLong); }
+
+// The peer finished sending or the stream failed (a reset, a failed write).
+void PeerConn::OnStreamOver() {
+  switch (state_) {
+    case State::kOpen: return Gone(End::kDisconnected);
+    case State::kAwaitingOk: return Gone(End::kHungUp);
+    case State::kLastLine: return Close();  // nobody left to tell
+    default: return Gone(End::kNoHello);   // a caller that left before saying who it was
   }
 }
 
-void PeerConn::Accept() {
+void PeerConn::OnTimer() {
+  if (write_failed_) return Gone(End::kDisconnected);
+  switch (state_) {
+    case State::kConnecting:
+    case State::kAwaitingOk: return Gone(End::kNoAnswer);
+    default: return Gone(End::kNoHello);  // a caller that never said HELLO
+  }
+}
+
+void PeerConn::Accept(Owner& owner) {
+  owner_ = &owner;
   state_ = State::kOpen;
-  Write(std::string(proto::kChatOk), false);
+  Send(proto::kChatOk);
 }
 
-void PeerConn::Refuse() {
-  owner_ = nullptr;
-  Write(std::string(proto::kChatBusy), true);
-}
+void PeerConn::Refuse() { SendLast(proto::kChatBusy); }
 
-void PeerConn::SendMessage(const std::string& text) {
-  if (state_ == State::kOpen) Write(proto::FormatMessage(text), false);
+void PeerConn::SendMessage(std::string_view text) {
+  if (state_ == State::kOpen) Send(proto::FormatMessage(text));
 }
 
 void PeerConn::Leave() {
+  if (state_ == State::kOpen) return SendLast(proto::kChatBye);
+  Close();
+}
+
+void PeerConn::Send(std::string_view line) {
+  // A write that fails at once means the peer is gone: say so from the loop, as for every
+  // other event, so the owner is never called back from inside its own call.
+  if (lines_.Write(line) != 0 && !write_failed_) {
+    write_failed_ = true;
+    timer_.Start(0);
+  }
+}
+
+void PeerConn::SendLast(std::string_view line) {
   owner_ = nullptr;
-  if (state_ == State::kOpen) {
-    Write(std::string(proto::kChatBye), true);
-  } else {
-    Close();
-  }
+  if (state_ == State::kClosed) return;
+  state_ = State::kLastLine;
+  timer_.Stop();
+  // Close at once if the line is already in the kernel (or could not be written), else once it has left.
+  if (lines_.Write(line) != 0 || lines_.stream()->write_queue_bytes() == 0) Close();
 }
 
-void PeerConn::Write(std::string bytes, bool close_after) {
-  auto* req = new WriteReq{{}, std::move(bytes), close_after};
-  req->req.data = this;
-  uv_buf_t buf = uv_buf_init(req->bytes.data(), static_cast<unsigned>(req->bytes.size()));
-  int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, [](uv_write_t* r, int status) {
-    auto* w = reinterpret_cast<WriteReq*>(r);
-    auto* self = static_cast<PeerConn*>(r->data);
-    bool close_after = w->close_after;
-    delete w;
-    if (status == UV_ECANCELED) return;
-    if (close_after || status < 0) {
-      if (status < 0 && self->state_ != State::kClosing) {
-        self->Gone("chat ended: " + self->peer_ + " disconnected");
-      } else {
-        self->Close();
-      }
-    }
-  });
-  if (rc != 0) {
-    delete req;
-    Gone("chat ended: " + peer_ + " disconnected");
-  }
+void PeerConn::OnLinesDrained() {
+  if (state_ == State::kLastLine) Close();
 }
 
-void PeerConn::Gone(const std::string& reason) {
+void PeerConn::Gone(End end, int status) {
   Owner* owner = owner_;
   Close();
-  if (owner != nullptr) owner->OnPeerGone(this, reason);
+  if (owner != nullptr) owner->OnPeerGone(this, end, status);
 }
 
 void PeerConn::Close() {
   owner_ = nullptr;
-  if (state_ == State::kClosing) return;
-  state_ = State::kClosing;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClose);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnClose);
-}
-
-void PeerConn::OnClose(uv_handle_t* handle) noexcept {
-  auto* self = static_cast<PeerConn*>(handle->data);
-  if (--self->open_handles_ == 0) delete self;
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  timer_.Stop();
+  lines_.Close();
 }
 
 }  // namespace im::client

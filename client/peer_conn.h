@@ -1,72 +1,108 @@
 // One TCP connection to another client for a chat (docs/PROTOCOL.md, "Chat").
 //
 // A caller connects and sends "HELLO <me>", then waits for OK or BUSY. A callee reads the
-// HELLO and answers (its owner decides OK or BUSY). Then each line is "MSG <text>", and
-// "BYE" ends the chat. Every wait is bounded by one timer. Deleted only after both its
-// handles have closed; the owner hears each event at most once and nothing after Close.
-// Loop thread only.
+// HELLO and its owner answers at once: Accept (OK, the chat is open) or Refuse (BUSY,
+// then close). Then each line is "MSG <text>", and "BYE" ends the chat. The waits before
+// the chat is open are bounded by one timer; framing and the line bound are LineStream's.
+//
+// Rules: a PeerConn deletes itself once its stream has closed (OnLinesClosed), never from
+// inside a call. Its owner hears every event from the loop, each at most once, and
+// nothing after Refuse, Leave or Close, or after OnPeerGone. Loop thread only.
 #pragma once
 
 #include <uv.h>
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
-#include "proto/chat.h"
-#include "proto/line.h"
+#include "net/line_stream.h"
+#include "net/timer.h"
 
 namespace im::client {
 
-class PeerConn {
+class PeerConn final : private net::LineStream::Handler {
  public:
+  // Why a connection is over, for the owner to put in words.
+  enum class End {
+    kUnreachable,     // caller: the connect failed (the status says why)
+    kNoAnswer,        // caller: no OK or BUSY within the timeout
+    kBusy,            // caller: the callee answered BUSY
+    kNotAChatClient,  // caller: the callee answered something else
+    kHungUp,          // caller: the callee closed before answering
+    kLeft,            // the peer said BYE
+    kDisconnected,    // the connection ended without BYE (crash, reset, a failed write)
+    kTooLong,         // the peer sent a line over proto::kMaxChatLineBytes
+    kNoHello,         // callee: the caller never said who it was (nothing to tell anyone)
+  };
+
   class Owner {
    public:
-    virtual void OnPeerHello(PeerConn* conn, const std::string& peer) = 0;  // callee: answer it
-    virtual void OnPeerAccepted(PeerConn* conn) = 0;                         // caller: OK came
-    virtual void OnPeerMessage(PeerConn* conn, const std::string& text) = 0;
-    // The connection is over: `reason` says why in words for the user.
-    virtual void OnPeerGone(PeerConn* conn, const std::string& reason) = 0;
+    // Callee: a valid HELLO came. REQUIRES: the owner calls Accept or Refuse before returning.
+    virtual void OnPeerHello(PeerConn* conn, const std::string& peer) { (void)conn, (void)peer; }
+    // Caller: OK came, the chat is open.
+    virtual void OnPeerAccepted(PeerConn* conn) { (void)conn; }
+    // A message; the text is the peer's as sent (Printable it to show it).
+    virtual void OnPeerMessage(PeerConn* conn, const std::string& text) { (void)conn, (void)text; }
+    // The connection is over and closing; `status` is a libuv error for kUnreachable.
+    virtual void OnPeerGone(PeerConn* conn, End end, int status) = 0;
+
    protected:
     ~Owner() = default;
   };
 
-  static PeerConn* Call(uv_loop_t* loop, Owner& owner, const sockaddr* addr, const std::string& me,
-                        const std::string& peer, uint64_t timeout_ms);
+  // Caller: connects to `addr` and says HELLO as `me`; `peer` is who we think answers.
+  static PeerConn* Call(uv_loop_t* loop, Owner& owner, const sockaddr* addr, std::string_view me, std::string peer,
+                        uint64_t timeout_ms);
+  // Callee: takes the connection waiting on `listener` and waits for its HELLO. nullptr
+  // if it was gone already.
   static PeerConn* Answer(uv_loop_t* loop, Owner& owner, uv_stream_t* listener, uint64_t timeout_ms);
   PeerConn(const PeerConn&) = delete;
   PeerConn& operator=(const PeerConn&) = delete;
 
-  void Accept();             // callee: send OK, chat begins
-  void Refuse();             // callee: send BUSY, then close
-  void SendMessage(const std::string& text);
-  void Leave();              // send BYE, then close; the owner hears nothing more
-  void Close();              // close now; the owner hears nothing more
+  void Accept(Owner& owner);  // callee: send OK; `owner` hears the chat from now on
+  void Refuse();              // callee: send BUSY, then close
+  void SendMessage(std::string_view text);
+  void Leave();               // send BYE if the chat is open, then close
+  void Close();               // close now
   const std::string& peer() const { return peer_; }
 
  private:
-  enum class State { kConnecting, kAwaitingOk, kAwaitingHello, kAwaitingAnswer, kOpen, kClosing };
+  enum class State {
+    kConnecting,      // caller: connect in flight
+    kAwaitingOk,      // caller: HELLO sent
+    kAwaitingHello,   // callee: accepted, nothing heard yet
+    kAwaitingAnswer,  // callee: HELLO heard, the owner is deciding
+    kOpen,            // the chat
+    kLastLine,        // BYE or BUSY is being written; closes once it has left
+    kClosed,          // the stream is closing; OnLinesClosed deletes
+  };
 
-  PeerConn(uv_loop_t* loop, Owner& owner, uint64_t timeout_ms);
-  ~PeerConn() = default;
-  void Write(std::string bytes, bool close_after);
-  void OnLine(const std::string& line);
-  void Gone(const std::string& reason);
-  int StartReading();
-  static void OnConnect(uv_connect_t* req, int status) noexcept;
-  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
-  static void OnTimeout(uv_timer_t* timer) noexcept;
-  static void OnClose(uv_handle_t* handle) noexcept;
+  PeerConn(uv_loop_t* loop, Owner& owner, State state);
+  ~PeerConn() = default;  // only OnLinesClosed deletes
+  void Send(std::string_view line);
+  void SendLast(std::string_view line);
+  void Gone(End end, int status = 0);
+  void OnTimer();
+  void OnChatLine(std::string_view line);
+  void OnStreamOver();
 
-  Owner* owner_;  // null once closing
+  // net::LineStream::Handler
+  void OnLinesConnected(int status) override;
+  void OnLine(std::string_view line) override { OnChatLine(line); }
+  void OnLineTooLong() override;
+  void OnLinesEnd(std::string_view) override { OnStreamOver(); }
+  void OnLinesError(int) override { OnStreamOver(); }
+  void OnLinesDrained() override;
+  void OnLinesClosed() override { delete this; }
+
+  Owner* owner_;             // null once the owner may hear nothing more
   State state_;
-  uint64_t timeout_ms_;
-  std::string peer_;          // known after HELLO (callee) or from the start (caller)
-  std::string hello_;         // caller: the HELLO line, kept until written
-  uv_tcp_t tcp_;
-  uv_timer_t timer_;
-  uv_connect_t connect_req_;
-  proto::LineBuffer in_{proto::kMaxChatLineBytes};
-  char read_buf_[4096];
-  int open_handles_ = 2;
+  std::string peer_;         // known after HELLO (callee) or from the start (caller)
+  std::string hello_;        // caller: the HELLO line, sent once connected
+  bool write_failed_ = false;  // a write failed at once: reported from the timer
+  net::LineStream lines_;
+  net::Timer timer_;         // the handshake bound, and the deferred report of a failed write
 };
 
 }  // namespace im::client

@@ -2,15 +2,19 @@
 
 #include <cstring>
 
+#include "net/handle.h"
+
 namespace im::client {
 
 Presence::Presence(uv_loop_t* loop, Owner& owner, const sockaddr* server, std::string me, uint64_t interval_ms)
-    : loop_(loop), owner_(owner), me_(std::move(me)), interval_ms_(interval_ms) {
+    : loop_(loop),
+      owner_(owner),
+      me_(std::move(me)),
+      interval_ms_(interval_ms),
+      timer_(loop, this, [](void* self) { static_cast<Presence*>(self)->OnTimer(); }) {
   std::memcpy(&server_, server, server->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
   uv_udp_init(loop_, &udp_);
   udp_.data = this;
-  uv_timer_init(loop_, &timer_);
-  timer_.data = this;
 }
 
 int Presence::Start(uint16_t msg_port) {
@@ -33,14 +37,13 @@ int Presence::Start(uint16_t msg_port) {
   }
   if (rc != 0) return rc;
   started_ = true;
-  uv_timer_start(&timer_, OnTimer, 0, interval_ms_);  // the first SET goes out at once
+  timer_.Start(0, interval_ms_);  // the first SET goes out at once
   return 0;
 }
 
-void Presence::OnTimer(uv_timer_t* timer) noexcept {
-  auto* self = static_cast<Presence*>(timer->data);
-  self->Send(proto::FormatSet(self->me_, true, self->msg_port_));
-  self->Send(proto::FormatGet(self->me_));
+void Presence::OnTimer() {
+  Send(proto::FormatSet(me_, true, msg_port_));
+  Send(proto::FormatGet(me_));
 }
 
 void Presence::AskNow() {
@@ -92,9 +95,9 @@ const proto::BuddyStatus* Presence::Find(const std::string& id) const {
 }
 
 void Presence::Close() {
-  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&udp_))) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);  // members of a long-lived object
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+  if (uv_is_closing(net::AsHandle(&udp_))) return;
+  uv_close(net::AsHandle(&udp_), nullptr);  // a member of a long-lived object
+  timer_.Stop();  // its handle closes with the Timer
 }
 
 }  // namespace im::client

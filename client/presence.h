@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "net/timer.h"
 #include "proto/presence.h"
 
 namespace im::client {
@@ -39,7 +40,7 @@ class Presence {
   const proto::BuddyStatus* Find(const std::string& id) const;
 
  private:
-  static void OnTimer(uv_timer_t* timer) noexcept;
+  void OnTimer();
   static void OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
                      unsigned flags) noexcept;
   void Send(const std::string& datagram);
@@ -52,11 +53,11 @@ class Presence {
   uint64_t interval_ms_;
   uint16_t msg_port_ = 0;
   uv_udp_t udp_;
-  uv_timer_t timer_;
+  net::Timer timer_;  // the SET + GET interval
   bool started_ = false;
   bool have_list_ = false;
   std::vector<proto::BuddyStatus> buddies_;  // sorted by id, from the latest GET
-  char recv_buf_[65536];
+  char recv_buf_[proto::kMaxDatagramBytes];
 };
 
 }  // namespace im::client

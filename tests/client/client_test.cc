@@ -54,6 +54,27 @@ class ClientProc {
     write_fd_ = -1;
   }
   bool Saw(const std::string& text, int timeout_ms = 3000) { return process_->WaitForLog(Escape(text), timeout_ms).has_value(); }
+  // On a terminal: what the line under the cursor shows now (the prompt and what is being
+  // typed). Every redraw starts with "\r\x1b[K" and every printed line ends in "\r\n".
+  std::string ScreenLine() const {
+    std::string log = process_->Log();
+    std::string line = log.substr(log.rfind('\n') == std::string::npos ? 0 : log.rfind('\n') + 1);
+    if (size_t erase = line.rfind("\x1b[K"); erase != std::string::npos) line = line.substr(erase + 3);
+    if (!line.empty() && line.front() == '\r') line.erase(0, 1);
+    return line;
+  }
+  // Waits until the line under the cursor is exactly `prompt`.
+  bool ShowsPrompt(const std::string& prompt, int timeout_ms = 3000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (ScreenLine() != prompt) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "the screen shows \"" << ScreenLine() << "\", not the prompt \"" << prompt << "\"";
+        return false;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return true;
+  }
   Process& process() { return *process_; }
 
   static std::string Escape(const std::string& text) {
@@ -150,8 +171,8 @@ TEST_F(ClientTest, EveryCommandAnswersInWords) {
   EXPECT_TRUE(alice->Saw("bob is already your buddy (201 ALREADY BUDDY)"));
   alice->Line("add alice");
   EXPECT_TRUE(alice->Saw("you cannot add yourself"));
-  alice->Line("del carol");
-  EXPECT_TRUE(alice->Saw("carol is not your buddy (201 NOT A BUDDY)"));
+  alice->Line("del carol");  // carol was never registered
+  EXPECT_TRUE(alice->Saw("carol or your account is not registered (202 NO SUCH USER)"));
   alice->Line("list");
   EXPECT_TRUE(alice->Saw("  bob         OFFLINE"));
   alice->Line("chat bob");
@@ -160,6 +181,8 @@ TEST_F(ClientTest, EveryCommandAnswersInWords) {
   EXPECT_TRUE(alice->Saw("zed is not your buddy"));
   alice->Line("2 bob");
   EXPECT_TRUE(alice->Saw("bob deleted (200 OK)"));
+  alice->Line("del bob");
+  EXPECT_TRUE(alice->Saw("bob is not your buddy (201 NOT A BUDDY)"));
   alice->Line("list");
   EXPECT_TRUE(alice->Saw("no buddies yet"));
   alice->Line("frobnicate");
@@ -261,6 +284,32 @@ TEST_F(ClientTest, APeerThatNeverAnswersHelloTimesOut) {
   close(fd);
 }
 
+TEST_F(ClientTest, ACallToAPortNobodyListensOnSaysSoAndTheMenuComesBack) {
+  for (const char* l : {"REG alice", "REG ghost", "ADD alice ghost"}) ASSERT_EQ(TcpRequest(server_.tcp_port, l), "200 OK");
+  // A port that was free a moment ago: nothing listens on it now.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int ghost_port = ntohs(addr.sin_port);
+  close(fd);
+  UdpClient ghost;
+  auto alice = Client("alice");
+  for (int i = 0; i < 30 && !alice->process().WaitForLog("ghost is now ONLINE", 100); ++i) {
+    ghost.Send(server_.udp_port, "SET ghost ONLINE " + std::to_string(ghost_port));
+  }
+  ASSERT_TRUE(alice->Saw("ghost is now ONLINE"));
+  alice->Line("chat ghost");
+  EXPECT_TRUE(alice->Saw("cannot reach ghost: connection refused"));
+  alice->Line("list");  // input flows again
+  EXPECT_TRUE(alice->Saw("Buddies:"));
+  alice->Line("quit");
+  EXPECT_EQ(alice->process().Wait(3000), 0);  // 0 also says no handle was left open
+}
+
 TEST_F(ClientTest, OneShotCommandsPrintTheReplyAndSetTheExitCode) {
   EXPECT_EQ(OneShot({"reg", "alice"}), std::make_pair(0, std::string("200 OK\n")));
   EXPECT_EQ(OneShot({"reg", "alice"}), std::make_pair(1, std::string("201 ALREADY REGISTERED\n")));
@@ -277,6 +326,25 @@ TEST_F(ClientTest, OneShotCommandsPrintTheReplyAndSetTheExitCode) {
   EXPECT_EQ(OneShot({"del", "alice", "bob"}), std::make_pair(1, std::string("201 NOT A BUDDY\n")));
   EXPECT_EQ(OneShot({"frob"}).first, 2);
   EXPECT_EQ(OneShot({"set", "bob", "ONLINE", "notaport"}).first, 2);
+  EXPECT_EQ(OneShot({"set", "bob", "AWAY", "4242"}).first, 2);  // a status SET does not know
+  EXPECT_EQ(OneShot({"set", "bob", "101", "0"}), std::make_pair(0, std::string()));
+  ASSERT_EQ(OneShot({"add", "alice", "bob"}).first, 0);  // the 101 SET made bob offline
+  want = "bob 101 OFFLINE unknown 0\n";
+  for (int i = 0; i < 20 && got.second != want; ++i) got = OneShot({"get", "alice"});
+  EXPECT_EQ(got, std::make_pair(0, want));
+}
+
+// TCP to a broadcast address fails inside connect() itself (ENETUNREACH on Linux): the
+// failure is reported from the loop like a refused connect, with no handle left open.
+TEST_F(ClientTest, AConnectThatFailsAtOnceIsReportedLikeAnyOther) {
+  std::vector<std::string> argv = {BinaryPath("IM_CLIENT"), "--server", "255.255.255.255:1", "--timeout", "3", "reg",
+                                   "alice"};
+  auto p = Process::Start(argv, dir_.File("sync.log"));
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(p->Wait(5000), 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);  // not the timeout
+  EXPECT_EQ(p->Log().rfind("im-client: cannot reach server 255.255.255.255:1: ", 0), 0u) << p->Log();
+  EXPECT_EQ(p->Log().find("left open"), std::string::npos);
 }
 
 TEST_F(ClientTest, OnATerminalAsyncLinesNeverGarbleTheLineBeingTyped) {
@@ -297,6 +365,52 @@ TEST_F(ClientTest, OnATerminalAsyncLinesNeverGarbleTheLineBeingTyped) {
   EXPECT_TRUE(bob->Saw("alice is now OFFLINE"));
   bob->Line("quit");
   EXPECT_EQ(bob->process().Wait(3000), 0);
+}
+
+// A person using the numbered menu on a terminal: after each answer to "Buddy to ...:"
+// the menu prompt comes back, and what is typed next is read as a command again.
+TEST_F(ClientTest, OnATerminalTheMenuPromptComesBackAfterEveryNumberedAnswer) {
+  for (const char* l : {"REG alice", "REG bob"}) ASSERT_EQ(TcpRequest(server_.tcp_port, l), "200 OK");
+  auto alice = Client("alice", /*pty=*/true);
+  ASSERT_TRUE(alice->Saw("Welcome back, alice"));
+  ASSERT_TRUE(alice->ShowsPrompt("alice> "));
+
+  alice->Type("1\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to add: "));
+  alice->Type("bob\r");
+  EXPECT_TRUE(alice->Saw("bob added (200 OK)"));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+  alice->Type("list\r");  // a command again, not the answer to a question
+  EXPECT_TRUE(alice->process().WaitForLog("Buddies:|no buddies yet", 3000));
+
+  alice->Type("4\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to chat with: "));
+  alice->Type("bob\r");  // refused at once: bob is offline (or not yet on the fetched list)
+  EXPECT_TRUE(alice->process().WaitForLog("bob is OFFLINE: cannot chat|bob is not your buddy", 3000));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+
+  alice->Type("2\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to delete: "));
+  alice->Type("bob\r");
+  EXPECT_TRUE(alice->Saw("bob deleted (200 OK)"));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+
+  alice->Type("1\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to add: "));
+  alice->Type("b@d\r");
+  EXPECT_TRUE(alice->Saw("\"b@d\" is not a valid user id"));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+  alice->Type("1\r");
+  EXPECT_TRUE(alice->ShowsPrompt("Buddy to add: "));
+  alice->Type("\r");
+  EXPECT_TRUE(alice->Saw("cancelled"));
+  EXPECT_TRUE(alice->ShowsPrompt("alice> "));
+
+  alice->Type("list\r");
+  EXPECT_TRUE(alice->Saw("no buddies yet"));
+  EXPECT_EQ(alice->process().CountLog("unknown command"), 0);
+  alice->Type("\x03");
+  EXPECT_EQ(alice->process().Wait(3000), 0);
 }
 
 }  // namespace

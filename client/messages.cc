@@ -1,0 +1,50 @@
+#include "client/messages.h"
+
+#include <uv.h>
+
+#include "proto/text.h"
+
+namespace im::client {
+
+std::string BuddyReplyWords(proto::Verb verb, std::string_view buddy, std::optional<proto::Reply> reply,
+                            std::string_view line) {
+  using proto::Reply;
+  std::string who = proto::Printable(buddy);
+  std::string tail = " (" + proto::Printable(line) + ")";
+  bool add = verb == proto::Verb::kAdd;
+  if (!reply) return "the server said: " + proto::Printable(line);
+  switch (*reply) {
+    case Reply::kOk: return who + (add ? " added" : " deleted") + tail;
+    case Reply::kAlreadyBuddy: return who + " is already your buddy" + tail;
+    case Reply::kBuddyListFull: return "your buddy list is full" + tail;
+    case Reply::kNotABuddy: return who + " is not your buddy" + tail;
+    // ADD: buddy is unregistered (we are logged in); DEL: either id may be.
+    case Reply::kNoSuchUser: return who + (add ? " is not registered" : " or your account is not registered") + tail;
+    case Reply::kBadRequest: return "the server rejected the request" + tail;
+    case Reply::kServerError: return "server error, nothing changed: try again" + tail;
+    case Reply::kNoBackend: return "no server is available right now: try again" + tail;
+    case Reply::kAlreadyRegistered:  // REG's replies: never parsed for ADD/DEL
+    case Reply::kInvalidUserId:
+    case Reply::kRegistrationClosed: break;
+  }
+  return "the server said: " + proto::Printable(line);
+}
+
+std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status) {
+  using End = PeerConn::End;
+  std::string who = proto::Printable(peer);
+  switch (end) {
+    case End::kUnreachable: return "cannot reach " + who + ": " + uv_strerror(status);
+    case End::kNoAnswer: return who + " did not answer (timeout)";
+    case End::kBusy: return who + " is busy in another chat";
+    case End::kNotAChatClient: return who + " answered something that is not a chat client";
+    case End::kHungUp: return who + " hung up before answering";
+    case End::kLeft: return who + " left the chat";
+    case End::kDisconnected: return "chat ended: " + who + " disconnected";
+    case End::kTooLong: return "chat ended: " + who + " sent an over-long line";
+    case End::kNoHello: return "";
+  }
+  return "";
+}
+
+}  // namespace im::client

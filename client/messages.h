@@ -1,0 +1,25 @@
+// What the client tells its user, in words, about a server's answer to ADD/DEL and about
+// the end of a chat. Every remote string in them goes through proto::Printable. Pure
+// (libuv only for the name of an error).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "client/peer_conn.h"
+#include "proto/reply.h"
+#include "proto/request.h"
+
+namespace im::client {
+
+// The answer to ADD or DEL of `buddy`: `reply` is the typed reply (nullopt for a line
+// the verb cannot get), `line` the line as the server sent it, quoted at the end.
+std::string BuddyReplyWords(proto::Verb verb, std::string_view buddy, std::optional<proto::Reply> reply,
+                            std::string_view line);
+
+// Why a chat, or a call, with `peer` is over; empty for kNoHello (nothing to tell).
+// `status` is the libuv error of kUnreachable.
+std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status);
+
+}  // namespace im::client
