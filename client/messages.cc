@@ -23,9 +23,16 @@ std::string BuddyReplyWords(proto::Verb verb, std::string_view buddy, std::optio
     case Reply::kBadRequest: return "the server rejected the request" + tail;
     case Reply::kServerError: return "server error, nothing changed: try again" + tail;
     case Reply::kNoBackend: return "no server is available right now: try again" + tail;
+    case Reply::kUnauthorized: return "the server did not accept your proof of identity: log in again" + tail;
+    case Reply::kTryLater: return "the server is busy: try again in a moment" + tail;
     case Reply::kAlreadyRegistered:  // REG's replies: never parsed for ADD/DEL
     case Reply::kInvalidUserId:
-    case Reply::kRegistrationClosed: break;
+    case Reply::kRegistrationClosed:
+    case Reply::kLoggedIn:
+    case Reply::kWrongPassword:
+    case Reply::kPasswordRequired:
+    case Reply::kNotProtected:
+    case Reply::kBadPassword: break;
   }
   return "the server said: " + proto::Printable(line);
 }
