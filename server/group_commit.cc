@@ -3,14 +3,17 @@
 #include <algorithm>
 
 #include "net/log.h"
+#include "server/wall_clock.h"
 
 namespace im::server {
 
-GroupCommit::GroupCommit(uv_loop_t* loop, Store& store, Sink& sink, int64_t write_timeout_ms)
+GroupCommit::GroupCommit(uv_loop_t* loop, Store& store, Sink& sink, int64_t write_timeout_ms,
+                         int64_t (*wall_clock_ms)())
     : loop_(loop),
       store_(store),
       sink_(sink),
       write_timeout_ms_(write_timeout_ms),
+      wall_clock_ms_(wall_clock_ms != nullptr ? wall_clock_ms : WallClockMs),
       check_(loop, this, [](void* self) { static_cast<GroupCommit*>(self)->OnCheck(); }),
       presence_timer_(loop, this, [](void* self) { static_cast<GroupCommit*>(self)->Flush(); }) {}
 
@@ -21,14 +24,14 @@ void GroupCommit::Close() {
   check_.Stop();
 }
 
-void GroupCommit::AddRequest(uint64_t session_id, proto::Request request) {
+void GroupCommit::AddRequest(uint64_t session_id, StoreRequest request) {
   if (waiting_.requests.empty()) oldest_request_ms_ = uv_now(loop_);
   waiting_.requests.push_back(std::move(request));
   waiting_sessions_.push_back(session_id);
 }
 
 bool GroupCommit::AddPresence(std::string_view user, bool online, std::string_view ip, uint16_t port,
-                              int64_t updated_ms) {
+                              int64_t updated_ms, bool proven) {
   PresenceMap& waiting = waiting_.presence;
   auto it = waiting.find(user);
   if (it == waiting.end()) {
@@ -45,8 +48,16 @@ bool GroupCommit::AddPresence(std::string_view user, bool online, std::string_vi
   p.ip.assign(ip);  // reuses the string's storage when the user was already waiting
   p.port = port;
   p.updated_ms = updated_ms;
+  p.proven = proven;
   ++stats_.presence_queued;
   return true;
+}
+
+void GroupCommit::RaiseSessionCounter(std::string_view session, uint64_t counter) {
+  auto& counters = waiting_.session_counters;
+  if (counters.empty() && waiting_.presence.empty()) presence_timer_.Start(kPresenceFlushMs);
+  uint64_t& stored = counters[std::string(session)];
+  stored = std::max(stored, counter);
 }
 
 const Presence* GroupCommit::FindPending(std::string_view user) const {
@@ -71,7 +82,7 @@ void GroupCommit::OnCheck() {
 
 void GroupCommit::Flush() {
   if (in_flight_ || flushing_) return;  // the batch in flight flushes again when it is done
-  if (waiting_.requests.empty() && waiting_.presence.empty()) return;
+  if (waiting_.requests.empty() && waiting_.presence.empty() && waiting_.session_counters.empty()) return;
   flushing_ = true;
   uint64_t now = uv_now(loop_);
   uint64_t started = waiting_.requests.empty() ? now : oldest_request_ms_;
@@ -84,6 +95,7 @@ void GroupCommit::Flush() {
   waiting_sessions_.clear();
   presence_timer_.Stop();  // nothing waits any more
   written_.deadline_ms = deadline;
+  written_.now_ms = wall_clock_ms_();
   in_flight_ = true;
   if (now >= deadline) {
     // It waited for the batch before it until its time ran out: never sent, so never applied.
@@ -100,7 +112,7 @@ void GroupCommit::Flush() {
 // presence still within its write-behind delay.
 bool GroupCommit::DueNow() const {
   if (!waiting_.requests.empty()) return true;
-  if (waiting_.presence.empty()) return false;
+  if (waiting_.presence.empty() && waiting_.session_counters.empty()) return false;
   return give_up_at_ms_ != 0 || !presence_timer_.active() || waiting_.presence.size() >= kPresenceFlushSize;
 }
 

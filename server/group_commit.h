@@ -31,7 +31,7 @@ namespace im::server {
 // Where a session hands its parsed request.
 class RequestQueue {
  public:
-  virtual void AddRequest(uint64_t session_id, proto::Request request) = 0;
+  virtual void AddRequest(uint64_t session_id, StoreRequest request) = 0;
 
  protected:
   ~RequestQueue() = default;
@@ -59,7 +59,9 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
     uint64_t failed_batches = 0;
   };
 
-  GroupCommit(uv_loop_t* loop, Store& store, Sink& sink, int64_t write_timeout_ms);
+  // `wall_clock_ms` stamps each batch (tests pass a fake clock).
+  GroupCommit(uv_loop_t* loop, Store& store, Sink& sink, int64_t write_timeout_ms,
+              int64_t (*wall_clock_ms)() = nullptr);
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
 
@@ -67,18 +69,22 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
   void Start();
   void Close();
 
-  void AddRequest(uint64_t session_id, proto::Request request) override;
+  void AddRequest(uint64_t session_id, StoreRequest request) override;
   // Queues a presence update; a newer one for the same user replaces it. Returns false
   // (and counts it) if kMaxPendingPresence users are already waiting.
   bool AddPresence(std::string_view user, bool online, std::string_view ip, uint16_t port,
-                   int64_t updated_ms);
+                   int64_t updated_ms, bool proven = false);
+  // Records a proven datagram's counter, written behind with the presence.
+  void RaiseSessionCounter(std::string_view session, uint64_t counter);
   // Presence accepted but not yet in the store (waiting, or in the batch being written):
   // newer than what the store holds. nullptr if none.
   const Presence* FindPending(std::string_view user) const;
 
   // Shutdown: send what is waiting now, and let nothing wait past `deadline_ms` (uv_now).
   void FlushBefore(uint64_t deadline_ms);
-  bool idle() const { return waiting_.requests.empty() && waiting_.presence.empty() && !in_flight_; }
+  bool idle() const {
+    return waiting_.requests.empty() && waiting_.presence.empty() && waiting_.session_counters.empty() && !in_flight_;
+  }
   const Stats& stats() const { return stats_; }
 
   static constexpr size_t kMaxPendingPresence = 100000;
@@ -99,6 +105,7 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
   Store& store_;
   Sink& sink_;
   int64_t write_timeout_ms_;
+  int64_t (*wall_clock_ms_)();
   net::Check check_;           // runs Flush after each iteration's I/O callbacks
   net::Timer presence_timer_;  // bounds how long a SET waits in memory
   uint64_t oldest_request_ms_ = 0;  // uv_now when the first waiting request arrived

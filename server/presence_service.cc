@@ -1,25 +1,14 @@
 #include "server/presence_service.h"
 
-#include <time.h>
-
 #include <cstring>
 
 #include "net/address.h"
 #include "net/log.h"
 #include "proto/presence.h"
 #include "server/group_commit.h"
+#include "server/wall_clock.h"
 
 namespace im::server {
-namespace {
-
-int64_t WallClockMs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-}  // namespace
-
 // One GET on its way through the store: where to answer, and the store's rows.
 class PresenceService::Read final : public BuddyQuery {
  public:

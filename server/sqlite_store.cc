@@ -9,17 +9,34 @@
 namespace im::server {
 namespace {
 
-// Schema version 1. WITHOUT ROWID: every table is looked up by its text key only.
+// Schema version 2. WITHOUT ROWID: every table is looked up by its text key only.
 // The trigger keeps an O(1) user count for --max-users, whatever inserts the rows
-// (the server, or a bulk seed straight into the file).
+// (the server, or a bulk seed straight into the file). A password hash makes an account
+// protected; whether a buddy is protected is copied into its buddies row at ADD (it never
+// changes afterwards), so a GET needs no extra lookup per buddy. Sessions hold no key:
+// each is derived from the shared secret (docs/DESIGN.md).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS users(
-  id TEXT PRIMARY KEY NOT NULL
+  id      TEXT PRIMARY KEY NOT NULL,
+  pw_hash TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buddies(
-  user  TEXT NOT NULL,
-  buddy TEXT NOT NULL,
+  user            TEXT NOT NULL,
+  buddy           TEXT NOT NULL,
+  buddy_protected INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (user, buddy)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions(
+  sid              TEXT PRIMARY KEY NOT NULL,
+  user             TEXT NOT NULL,
+  expires_ms       INTEGER NOT NULL,
+  account_counter  INTEGER NOT NULL DEFAULT 0,
+  datagram_counter INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires_ms);
+CREATE TABLE IF NOT EXISTS secrets(
+  name  TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS presence(
   user       TEXT PRIMARY KEY NOT NULL,
@@ -36,7 +53,12 @@ INSERT OR IGNORE INTO counters VALUES ('users', (SELECT count(*) FROM users));
 CREATE TRIGGER IF NOT EXISTS users_counted AFTER INSERT ON users BEGIN
   UPDATE counters SET value = value + 1 WHERE name = 'users';
 END;
-PRAGMA user_version = 1;
+)sql";
+
+// Version 1 files (before passwords) gain the new columns; every old account is unprotected.
+constexpr const char* kMigrateFrom1 = R"sql(
+ALTER TABLE users ADD COLUMN pw_hash TEXT;
+ALTER TABLE buddies ADD COLUMN buddy_protected INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 void BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
@@ -131,13 +153,24 @@ bool SqliteStore::OpenDatabase(std::string* error) {
   std::string pragmas = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
                         (options_.sync_full ? "FULL" : "NORMAL") + "; PRAGMA foreign_keys=OFF;" +
                         " PRAGMA cache_size=-" + std::to_string(options_.cache_mib * 1024) + ";";
-  char* msg = nullptr;
-  for (const std::string& sql : {pragmas, std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;"}) {
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
-      *error = "open " + options_.path + ": " + (msg ? msg : sqlite3_errmsg(db_));
-      sqlite3_free(msg);
-      return false;
-    }
+  auto exec = [&](const std::string& sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg) == SQLITE_OK) return true;
+    *error = "open " + options_.path + ": " + (msg ? msg : sqlite3_errmsg(db_));
+    sqlite3_free(msg);
+    return false;
+  };
+  if (!exec(pragmas) || !exec("BEGIN IMMEDIATE")) return false;
+  // Read the version inside the write lock: two servers starting at once migrate once.
+  int version = 0;
+  sqlite3_exec(db_, "PRAGMA user_version", [](void* out, int, char** v, char**) {
+    *static_cast<int*>(out) = v[0] ? std::atoi(v[0]) : 0;
+    return 0;
+  }, &version, nullptr);
+  bool ok = (version != 1 || exec(kMigrateFrom1)) && exec(kSchema) && exec("PRAGMA user_version = 2") && exec("COMMIT");
+  if (!ok) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return false;
   }
   // From here on the loop never waits inside SQLite: a lock held elsewhere is kBusy.
   sqlite3_busy_timeout(db_, 0);
@@ -147,9 +180,10 @@ bool SqliteStore::OpenDatabase(std::string* error) {
 SqliteStore::~SqliteStore() {
   Close();
   for (sqlite3_stmt* stmt :
-       {begin_, begin_read_, commit_, rollback_, sync_normal_, sync_full_, user_exists_, user_count_,
-        insert_user_, buddy_exists_, buddy_count_, insert_buddy_, delete_buddy_, put_presence_,
-        buddy_status_}) {
+       {begin_, begin_read_, commit_, rollback_, sync_normal_, sync_full_, user_lookup_, user_count_,
+        insert_user_, buddy_exists_, buddy_count_, insert_buddy_, delete_buddy_, insert_session_,
+        advance_session_, raise_datagram_counter_, purge_sessions_, read_session_, insert_secret_,
+        read_secret_, put_presence_, buddy_status_}) {
     sqlite3_finalize(stmt);  // a no-op on nullptr
   }
   if (db_ != nullptr) sqlite3_close(db_);
@@ -181,23 +215,41 @@ bool SqliteStore::Prepare(std::string* error) {
       {&rollback_, "ROLLBACK"},
       {&sync_normal_, "PRAGMA synchronous=NORMAL"},
       {&sync_full_, "PRAGMA synchronous=FULL"},
-      {&user_exists_, "SELECT 1 FROM users WHERE id = ?1"},
+      {&user_lookup_, "SELECT pw_hash FROM users WHERE id = ?1"},
       {&user_count_, "SELECT value FROM counters WHERE name = 'users'"},
-      {&insert_user_, "INSERT OR IGNORE INTO users(id) VALUES (?1)"},
+      {&insert_user_, "INSERT OR IGNORE INTO users(id, pw_hash) VALUES (?1, ?2)"},
       {&buddy_exists_, "SELECT 1 FROM buddies WHERE user = ?1 AND buddy = ?2"},
       {&buddy_count_, "SELECT count(*) FROM buddies WHERE user = ?1"},
-      {&insert_buddy_, "INSERT INTO buddies(user, buddy) VALUES (?1, ?2)"},
+      {&insert_buddy_, "INSERT INTO buddies(user, buddy, buddy_protected) VALUES (?1, ?2, ?3)"},
       {&delete_buddy_, "DELETE FROM buddies WHERE user = ?1 AND buddy = ?2"},
-      // The WHERE clause drops presence for unknown users in the same statement.
+      {&insert_session_, "INSERT INTO sessions(sid, user, expires_ms) VALUES (?1, ?2, ?3)"},
+      // A proof's counter passes once: the row changes only if it is above the stored one.
+      {&advance_session_,
+       "UPDATE sessions SET account_counter = ?3 WHERE sid = ?1 AND user = ?2 AND expires_ms > ?4 "
+       "AND account_counter < ?3"},
+      {&raise_datagram_counter_,
+       "UPDATE sessions SET datagram_counter = max(datagram_counter, ?2) WHERE sid = ?1"},
+      // Bounded steps, so one batch never spends long on it.
+      {&purge_sessions_,
+       "DELETE FROM sessions WHERE sid IN (SELECT sid FROM sessions WHERE expires_ms < ?1 LIMIT 64)"},
+      {&read_session_,
+       "SELECT user, expires_ms, account_counter, datagram_counter FROM sessions WHERE sid = ?1"},
+      {&insert_secret_, "INSERT OR IGNORE INTO secrets(name, value) VALUES ('shared', ?1)"},
+      {&read_secret_, "SELECT value FROM secrets WHERE name = 'shared'"},
+      // The WHERE clauses drop, in the same statement, presence for unknown users, unproven
+      // presence for protected ones, and anything older than the stored row; a stored time
+      // ahead of this server's clock (?7) counts as now, so it cannot block later SETs.
       {&put_presence_,
        "INSERT INTO presence(user, online, ip, port, updated_ms) "
-       "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1) "
+       "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1 AND (pw_hash IS NULL OR ?6)) "
        "ON CONFLICT(user) DO UPDATE SET online = excluded.online, ip = excluded.ip, "
        "port = excluded.port, updated_ms = excluded.updated_ms "
-       "WHERE excluded.updated_ms >= presence.updated_ms"},
-      // Rows come out in primary-key order, i.e. sorted by buddy id (BINARY collation).
+       "WHERE excluded.updated_ms >= min(presence.updated_ms, ?7)"},
+      // Rows come out in primary-key order, i.e. sorted by buddy id (BINARY collation). The
+      // last column is the user's own protection, computed once per statement.
       {&buddy_status_,
-       "SELECT b.buddy, p.online, p.ip, p.port, p.updated_ms FROM buddies AS b "
+       "SELECT b.buddy, b.buddy_protected, p.online, p.ip, p.port, p.updated_ms, "
+       "(SELECT pw_hash IS NOT NULL FROM users WHERE id = ?1) FROM buddies AS b "
        "LEFT JOIN presence AS p ON p.user = b.buddy WHERE b.user = ?1 ORDER BY b.buddy"},
   };
   for (auto& s : statements) {
@@ -271,13 +323,24 @@ SqliteStore::Status SqliteStore::ApplyBatch(WriteBatch& batch) {
   if (status != Status::kOk) return status;
   batch.replies.assign(batch.requests.size(), proto::Reply::kServerError);
   for (size_t i = 0; i < batch.requests.size() && status == Status::kOk; ++i) {
-    status = Apply(batch.requests[i], &batch.replies[i]);
+    status = Apply(batch.requests[i], batch.now_ms, &batch.replies[i]);
   }
   uint64_t written = 0, dropped = 0;
   for (auto it = batch.presence.begin(); it != batch.presence.end() && status == Status::kOk; ++it) {
     bool row_written = false;
-    status = PutPresence(it->first, it->second, &row_written);
+    status = PutPresence(it->first, it->second, batch.now_ms, &row_written);
     ++(row_written ? written : dropped);
+  }
+  for (auto it = batch.session_counters.begin(); it != batch.session_counters.end() && status == Status::kOk; ++it) {
+    ResetOnExit reset(raise_datagram_counter_);
+    BindText(raise_datagram_counter_, 1, it->first);
+    sqlite3_bind_int64(raise_datagram_counter_, 2, static_cast<int64_t>(it->second));
+    status = Check(sqlite3_step(raise_datagram_counter_), "raise session counter");
+  }
+  if (status == Status::kOk && batch.durable()) {
+    ResetOnExit reset(purge_sessions_);
+    sqlite3_bind_int64(purge_sessions_, 1, batch.now_ms);
+    status = Check(sqlite3_step(purge_sessions_), "purge sessions");
   }
   if (status == Status::kOk) status = Commit();
   if (status != Status::kOk) {
@@ -328,32 +391,88 @@ void SqliteStore::RestoreFullSync() {
   relaxed_sync_ = false;
 }
 
-SqliteStore::Status SqliteStore::UserExists(std::string_view user, bool* exists) {
-  ResetOnExit reset(user_exists_);
-  BindText(user_exists_, 1, user);
-  int rc = sqlite3_step(user_exists_);
+SqliteStore::Status SqliteStore::LookUpUser(std::string_view user, bool* exists, std::string* password_hash) {
+  ResetOnExit reset(user_lookup_);
+  BindText(user_lookup_, 1, user);
+  int rc = sqlite3_step(user_lookup_);
   *exists = rc == SQLITE_ROW;
+  if (password_hash != nullptr) {
+    const unsigned char* text = *exists ? sqlite3_column_text(user_lookup_, 0) : nullptr;
+    password_hash->assign(text ? reinterpret_cast<const char*>(text) : "");
+  }
   return Check(rc, "find user");
 }
 
-SqliteStore::Status SqliteStore::Apply(const proto::Request& request, proto::Reply* reply) {
+SqliteStore::Status SqliteStore::Apply(const StoreRequest& op, int64_t now_ms, proto::Reply* reply) {
+  const proto::Request& request = op.request;
   switch (request.verb) {
-    case proto::Verb::kReg: return Register(request.user, reply);
-    case proto::Verb::kAdd: return AddBuddy(request.user, request.buddy, reply);
-    case proto::Verb::kDel: return DelBuddy(request.user, request.buddy, reply);
+    case proto::Verb::kReg: return Register(op, reply);
+    case proto::Verb::kAdd:
+    case proto::Verb::kDel: {
+      bool exists = false;
+      std::string hash;
+      if (Status s = LookUpUser(request.user, &exists, &hash); s != Status::kOk) return s;
+      if (exists && !hash.empty()) {
+        bool proven = false;
+        if (Status s = AdvanceSession(op, now_ms, &proven); s != Status::kOk) return s;
+        if (!proven) {
+          *reply = proto::Reply::kUnauthorized;
+          return Status::kOk;
+        }
+      }
+      return request.verb == proto::Verb::kAdd ? AddBuddy(request.user, request.buddy, exists, reply)
+                                               : DelBuddy(request.user, request.buddy, exists, reply);
+    }
     case proto::Verb::kPing: *reply = proto::Reply::kOk; return Status::kOk;  // sessions answer it first
   }
   return Status::kError;
 }
 
-SqliteStore::Status SqliteStore::Register(std::string_view user, proto::Reply* reply) {
-  if (options_.max_users > 0) {
-    bool exists = false;
-    if (Status s = UserExists(user, &exists); s != Status::kOk) return s;
-    if (exists) {
-      *reply = proto::Reply::kAlreadyRegistered;
+SqliteStore::Status SqliteStore::AdvanceSession(const StoreRequest& op, int64_t now_ms, bool* proven) {
+  *proven = false;
+  if (op.proof_session.empty()) return Status::kOk;
+  ResetOnExit reset(advance_session_);
+  BindText(advance_session_, 1, op.proof_session);
+  BindText(advance_session_, 2, op.request.user);
+  sqlite3_bind_int64(advance_session_, 3, static_cast<int64_t>(op.proof_counter));
+  sqlite3_bind_int64(advance_session_, 4, now_ms);
+  Status s = Check(sqlite3_step(advance_session_), "check session");
+  *proven = s == Status::kOk && sqlite3_changes(db_) > 0;
+  return s;
+}
+
+SqliteStore::Status SqliteStore::InsertSession(const StoreRequest& op) {
+  ResetOnExit reset(insert_session_);
+  BindText(insert_session_, 1, op.new_session);
+  BindText(insert_session_, 2, op.request.user);
+  sqlite3_bind_int64(insert_session_, 3, op.session_expires_ms);
+  return Check(sqlite3_step(insert_session_), "insert session");
+}
+
+SqliteStore::Status SqliteStore::Register(const StoreRequest& op, proto::Reply* reply) {
+  std::string_view user = op.request.user;
+  bool exists = false;
+  std::string stored_hash;
+  if (Status s = LookUpUser(user, &exists, &stored_hash); s != Status::kOk) return s;
+  if (op.login) {
+    // The server verified the password against this hash; it must still be the account's.
+    if (!exists || stored_hash.empty() || stored_hash != op.password_hash) {
+      *reply = proto::Reply::kWrongPassword;
       return Status::kOk;
     }
+    if (Status s = InsertSession(op); s != Status::kOk) return s;
+    *reply = proto::Reply::kLoggedIn;
+    return Status::kOk;
+  }
+  if (exists) {
+    if (op.password_hash.empty()) {
+      *reply = stored_hash.empty() ? proto::Reply::kAlreadyRegistered : proto::Reply::kPasswordRequired;
+    } else {
+      *reply = stored_hash.empty() ? proto::Reply::kNotProtected : proto::Reply::kAlreadyRegistered;
+    }
+    return Status::kOk;
+  }
+  if (options_.max_users > 0) {
     ResetOnExit reset(user_count_);
     int rc = sqlite3_step(user_count_);
     if (Status s = Check(rc, "count users"); s != Status::kOk) return s;
@@ -362,17 +481,28 @@ SqliteStore::Status SqliteStore::Register(std::string_view user, proto::Reply* r
       return Status::kOk;
     }
   }
-  ResetOnExit reset(insert_user_);
-  BindText(insert_user_, 1, user);
-  if (Status s = Check(sqlite3_step(insert_user_), "insert user"); s != Status::kOk) return s;
-  *reply = sqlite3_changes(db_) > 0 ? proto::Reply::kOk : proto::Reply::kAlreadyRegistered;
+  {
+    ResetOnExit reset(insert_user_);
+    BindText(insert_user_, 1, user);
+    if (op.password_hash.empty()) {
+      sqlite3_bind_null(insert_user_, 2);
+    } else {
+      BindText(insert_user_, 2, op.password_hash);
+    }
+    if (Status s = Check(sqlite3_step(insert_user_), "insert user"); s != Status::kOk) return s;
+  }
+  if (!op.new_session.empty()) {
+    if (Status s = InsertSession(op); s != Status::kOk) return s;
+  }
+  *reply = proto::Reply::kOk;
   return Status::kOk;
 }
 
-SqliteStore::Status SqliteStore::AddBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply) {
-  bool user_exists = false, buddy_exists = false;
-  if (Status s = UserExists(user, &user_exists); s != Status::kOk) return s;
-  if (Status s = UserExists(buddy, &buddy_exists); s != Status::kOk) return s;
+SqliteStore::Status SqliteStore::AddBuddy(std::string_view user, std::string_view buddy, bool user_exists,
+                                          proto::Reply* reply) {
+  bool buddy_exists = false;
+  std::string buddy_hash;
+  if (Status s = LookUpUser(buddy, &buddy_exists, &buddy_hash); s != Status::kOk) return s;
   if (!user_exists || !buddy_exists || user == buddy) {
     *reply = proto::Reply::kNoSuchUser;
     return Status::kOk;
@@ -401,6 +531,7 @@ SqliteStore::Status SqliteStore::AddBuddy(std::string_view user, std::string_vie
   ResetOnExit reset(insert_buddy_);
   BindText(insert_buddy_, 1, user);
   BindText(insert_buddy_, 2, buddy);
+  sqlite3_bind_int(insert_buddy_, 3, buddy_hash.empty() ? 0 : 1);
   if (Status s = Check(sqlite3_step(insert_buddy_), "insert buddy"); s != Status::kOk) return s;
   *reply = proto::Reply::kOk;
   return Status::kOk;
@@ -408,10 +539,10 @@ SqliteStore::Status SqliteStore::AddBuddy(std::string_view user, std::string_vie
 
 // Like ADD, both ids must be registered accounts (202 otherwise); then 201 if buddy is
 // not on user's list.
-SqliteStore::Status SqliteStore::DelBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply) {
-  bool user_exists = false, buddy_exists = false;
-  if (Status s = UserExists(user, &user_exists); s != Status::kOk) return s;
-  if (Status s = UserExists(buddy, &buddy_exists); s != Status::kOk) return s;
+SqliteStore::Status SqliteStore::DelBuddy(std::string_view user, std::string_view buddy, bool user_exists,
+                                          proto::Reply* reply) {
+  bool buddy_exists = false;
+  if (Status s = LookUpUser(buddy, &buddy_exists, nullptr); s != Status::kOk) return s;
   if (!user_exists || !buddy_exists) {
     *reply = proto::Reply::kNoSuchUser;
     return Status::kOk;
@@ -424,13 +555,16 @@ SqliteStore::Status SqliteStore::DelBuddy(std::string_view user, std::string_vie
   return Status::kOk;
 }
 
-SqliteStore::Status SqliteStore::PutPresence(std::string_view user, const Presence& presence, bool* written) {
+SqliteStore::Status SqliteStore::PutPresence(std::string_view user, const Presence& presence, int64_t now_ms,
+                                             bool* written) {
   ResetOnExit reset(put_presence_);
   BindText(put_presence_, 1, user);
   sqlite3_bind_int(put_presence_, 2, presence.online ? 1 : 0);
   BindText(put_presence_, 3, presence.ip);
   sqlite3_bind_int(put_presence_, 4, presence.port);
   sqlite3_bind_int64(put_presence_, 5, presence.updated_ms);
+  sqlite3_bind_int(put_presence_, 6, presence.proven ? 1 : 0);
+  sqlite3_bind_int64(put_presence_, 7, now_ms);
   Status s = Check(sqlite3_step(put_presence_), "put presence");
   *written = s == Status::kOk && sqlite3_changes(db_) > 0;
   return s;
@@ -453,6 +587,7 @@ void SqliteStore::EndReads() {
 void SqliteStore::ReadBuddies(BuddyQuery* query) {
   query->rows.clear();
   query->exists = false;
+  query->user_protected = false;
   Status s = closed_ ? Status::kError : BeginReads();
   if (s == Status::kOk) {
     ResetOnExit reset(buddy_status_);
@@ -466,29 +601,85 @@ void SqliteStore::ReadBuddies(BuddyQuery* query) {
       };
       BuddyRow& row = query->rows.emplace_back();
       row.id.assign(text(0));
-      row.has_presence = sqlite3_column_type(buddy_status_, 1) != SQLITE_NULL;
+      row.is_protected = sqlite3_column_int(buddy_status_, 1) != 0;
+      row.has_presence = sqlite3_column_type(buddy_status_, 2) != SQLITE_NULL;
       if (row.has_presence) {
-        row.presence.online = sqlite3_column_int(buddy_status_, 1) != 0;
-        row.presence.ip.assign(text(2));
-        row.presence.port = static_cast<uint16_t>(sqlite3_column_int(buddy_status_, 3));
-        row.presence.updated_ms = sqlite3_column_int64(buddy_status_, 4);
+        row.presence.online = sqlite3_column_int(buddy_status_, 2) != 0;
+        row.presence.ip.assign(text(3));
+        row.presence.port = static_cast<uint16_t>(sqlite3_column_int(buddy_status_, 4));
+        row.presence.updated_ms = sqlite3_column_int64(buddy_status_, 5);
       }
+      query->user_protected = sqlite3_column_int(buddy_status_, 6) != 0;
     }
     s = Check(rc, "read buddies");
   }
   if (s == Status::kOk && !query->rows.empty()) {
     query->exists = true;  // only a registered user can have had ADD succeed
   } else if (s == Status::kOk) {
-    s = UserExists(query->user, &query->exists);
+    std::string hash;
+    s = LookUpUser(query->user, &query->exists, &hash);
+    query->user_protected = !hash.empty();
+  }
+  query->status = ReadStatus(s);
+  query->OnBuddiesRead();
+}
+
+StoreStatus SqliteStore::ReadStatus(Status s) const {
+  if (s == Status::kOk) return StoreStatus::Ok();
+  if (s == Status::kBusy) return StoreStatus::Busy("database busy");
+  return StoreStatus::Error(closed_ ? "shutting down" : last_error_);
+}
+
+void SqliteStore::ReadAccount(AccountQuery* query) {
+  Status s = closed_ ? Status::kError : BeginReads();
+  if (s == Status::kOk) s = LookUpUser(query->user, &query->exists, &query->password_hash);
+  query->status = ReadStatus(s);
+  query->OnAccountRead();
+}
+
+void SqliteStore::ReadSession(SessionQuery* query) {
+  query->exists = false;
+  Status s = closed_ ? Status::kError : BeginReads();
+  if (s == Status::kOk) {
+    ResetOnExit reset(read_session_);
+    BindText(read_session_, 1, query->session);
+    int rc = sqlite3_step(read_session_);
+    if (rc == SQLITE_ROW) {
+      query->exists = true;
+      const unsigned char* user = sqlite3_column_text(read_session_, 0);
+      query->user.assign(user ? reinterpret_cast<const char*>(user) : "");
+      query->expires_ms = sqlite3_column_int64(read_session_, 1);
+      query->account_counter = static_cast<uint64_t>(sqlite3_column_int64(read_session_, 2));
+      query->datagram_counter = static_cast<uint64_t>(sqlite3_column_int64(read_session_, 3));
+    }
+    s = Check(rc, "read session");
+  }
+  query->status = ReadStatus(s);
+  query->OnSessionRead();
+}
+
+// Start-up only, so it may write outside a batch: the first server stores its candidate.
+void SqliteStore::ReadSecret(SecretQuery* query) {
+  Status s = closed_ ? Status::kError : Status::kOk;
+  if (s == Status::kOk) {
+    EndReads();
+    ResetOnExit reset(insert_secret_);
+    BindText(insert_secret_, 1, query->candidate);
+    s = Check(sqlite3_step(insert_secret_), "store secret");
   }
   if (s == Status::kOk) {
-    query->status = StoreStatus::Ok();
-  } else if (s == Status::kBusy) {
-    query->status = StoreStatus::Busy("database busy");
-  } else {
-    query->status = StoreStatus::Error(closed_ ? "shutting down" : last_error_);
+    ResetOnExit reset(read_secret_);
+    int rc = sqlite3_step(read_secret_);
+    const unsigned char* value = rc == SQLITE_ROW ? sqlite3_column_text(read_secret_, 0) : nullptr;
+    query->secret.assign(value ? reinterpret_cast<const char*>(value) : "");
+    s = Check(rc, "read secret");
+    if (s == Status::kOk && query->secret.empty()) {
+      s = Status::kError;
+      last_error_ = "no shared secret stored";
+    }
   }
-  query->OnBuddiesRead();
+  query->status = ReadStatus(s);
+  query->OnSecretRead();
 }
 
 }  // namespace im::server

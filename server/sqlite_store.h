@@ -49,6 +49,9 @@ class SqliteStore final : public Store {
 
   void Write(WriteBatch* batch, WriteSink& sink) override;
   void ReadBuddies(BuddyQuery* query) override;
+  void ReadAccount(AccountQuery* query) override;
+  void ReadSession(SessionQuery* query) override;
+  void ReadSecret(SecretQuery* query) override;
   void Close() override;
   std::string Describe() const override;
   std::string Stats() const override;
@@ -69,12 +72,16 @@ class SqliteStore final : public Store {
   void Rollback();
   Status BeginReads();
   void EndReads();
-  Status Apply(const proto::Request& request, proto::Reply* reply);
-  Status UserExists(std::string_view user, bool* exists);
-  Status Register(std::string_view user, proto::Reply* reply);
-  Status AddBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply);
-  Status DelBuddy(std::string_view user, std::string_view buddy, proto::Reply* reply);
-  Status PutPresence(std::string_view user, const Presence& presence, bool* written);
+  StoreStatus ReadStatus(Status s) const;
+  Status Apply(const StoreRequest& op, int64_t now_ms, proto::Reply* reply);
+  // *password_hash (if not null) is empty for an account without a password.
+  Status LookUpUser(std::string_view user, bool* exists, std::string* password_hash);
+  Status AdvanceSession(const StoreRequest& op, int64_t now_ms, bool* proven);
+  Status InsertSession(const StoreRequest& op);
+  Status Register(const StoreRequest& op, proto::Reply* reply);
+  Status AddBuddy(std::string_view user, std::string_view buddy, bool user_exists, proto::Reply* reply);
+  Status DelBuddy(std::string_view user, std::string_view buddy, bool user_exists, proto::Reply* reply);
+  Status PutPresence(std::string_view user, const Presence& presence, int64_t now_ms, bool* written);
   void RestoreFullSync();
 
   uv_loop_t* loop_;
@@ -101,13 +108,20 @@ class SqliteStore final : public Store {
   sqlite3_stmt* rollback_ = nullptr;
   sqlite3_stmt* sync_normal_ = nullptr;
   sqlite3_stmt* sync_full_ = nullptr;
-  sqlite3_stmt* user_exists_ = nullptr;
+  sqlite3_stmt* user_lookup_ = nullptr;
   sqlite3_stmt* user_count_ = nullptr;
   sqlite3_stmt* insert_user_ = nullptr;
   sqlite3_stmt* buddy_exists_ = nullptr;
   sqlite3_stmt* buddy_count_ = nullptr;
   sqlite3_stmt* insert_buddy_ = nullptr;
   sqlite3_stmt* delete_buddy_ = nullptr;
+  sqlite3_stmt* insert_session_ = nullptr;
+  sqlite3_stmt* advance_session_ = nullptr;
+  sqlite3_stmt* raise_datagram_counter_ = nullptr;
+  sqlite3_stmt* purge_sessions_ = nullptr;
+  sqlite3_stmt* read_session_ = nullptr;
+  sqlite3_stmt* insert_secret_ = nullptr;
+  sqlite3_stmt* read_secret_ = nullptr;
   sqlite3_stmt* put_presence_ = nullptr;
   sqlite3_stmt* buddy_status_ = nullptr;
 };

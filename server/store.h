@@ -47,6 +47,32 @@ struct Presence {
   std::string ip;
   uint16_t port = 0;
   int64_t updated_ms = 0;  // wall clock, comparable across servers
+  bool proven = false;     // the SET carried a valid proof: it may update a protected account
+};
+
+// An account request as the store applies it: the wire request plus what the server
+// established before (a password hash computed or verified off the loop, a proof checked
+// against the session key). The engine checks the rest inside the batch's transaction,
+// where other servers cannot interleave:
+//   REG, no password_hash: an old-style account. 201 if it exists unprotected, 205 if it
+//     exists with a password, else created (203 at max_users).
+//   REG, password_hash, !login: a new protected account with that hash and the session
+//     new_session. 201 if the id was taken meanwhile, 206 if taken by an old-style account.
+//   REG, login: the account's stored hash must still be password_hash (verified by the
+//     server); then new_session is created and the reply is 210. Else 204.
+//   ADD/DEL of a protected account: proof_session must be a live session of that user
+//     whose account counter is below proof_counter; the counter is raised to it (a replay
+//     cannot pass twice, on any server) and the request applied. Else 401. For an
+//     old-style account the proof fields are ignored.
+struct StoreRequest {
+  StoreRequest(proto::Request r = {}) : request(std::move(r)) {}  // NOLINT: implicit on purpose
+  proto::Request request;      // its password field is never stored
+  std::string password_hash;   // Argon2id string (crypto_pwhash_str)
+  bool login = false;
+  std::string new_session;     // session id to create with REG
+  int64_t session_expires_ms = 0;
+  std::string proof_session;
+  uint64_t proof_counter = 0;
 };
 
 // Presence keyed by user id, looked up by string_view without a copy.
@@ -59,8 +85,14 @@ using PresenceMap = std::unordered_map<std::string, Presence, UserIdHash, std::e
 // One transaction: every account request and presence update in it is applied, or none
 // is. The engine fills in the results.
 struct WriteBatch {
-  std::vector<proto::Request> requests;
+  std::vector<StoreRequest> requests;
   PresenceMap presence;      // the newest SET of each user; never overwrites a newer stored one
+                             // (stored times ahead of now_ms count as now_ms), and an unproven
+                             // SET never updates a protected account
+  // The highest datagram counter seen per session (replay protection across restarts and
+  // servers): each stored counter is raised to it, never lowered.
+  std::unordered_map<std::string, uint64_t> session_counters;
+  int64_t now_ms = 0;        // wall clock of the batch: session expiry, clamping of stored times
   uint64_t deadline_ms = 0;  // uv_now after which the engine must give up (kBusy/kError) unapplied
 
   // --- Results.
@@ -73,6 +105,8 @@ struct WriteBatch {
   void Clear() {
     requests.clear();
     presence.clear();
+    session_counters.clear();
+    now_ms = 0;
     replies.clear();
     status = StoreStatus::Ok();
     presence_written = presence_dropped = 0;
@@ -83,6 +117,7 @@ struct WriteBatch {
 // One buddy of a GET, with the presence the engine holds (none if never stored).
 struct BuddyRow {
   std::string id;
+  bool is_protected = false;  // the buddy's account has a password
   bool has_presence = false;
   Presence presence;
 };
@@ -95,12 +130,60 @@ class BuddyQuery {
   // --- Results.
   StoreStatus status;
   bool exists = false;          // false: no such user
+  bool user_protected = false;  // the user's account has a password
   std::vector<BuddyRow> rows;   // sorted by buddy id (byte order)
 
   virtual void OnBuddiesRead() = 0;
 
  protected:
   ~BuddyQuery() = default;
+};
+
+// An account's credentials, read before a log-in (the hash is verified off the loop).
+class AccountQuery {
+ public:
+  std::string user;
+  // --- Results.
+  StoreStatus status;
+  bool exists = false;
+  std::string password_hash;  // empty: an old-style account without a password
+
+  virtual void OnAccountRead() = 0;
+
+ protected:
+  ~AccountQuery() = default;
+};
+
+// A session granted at log-in, read to check a proof.
+class SessionQuery {
+ public:
+  std::string session;
+  // --- Results.
+  StoreStatus status;
+  bool exists = false;
+  std::string user;
+  int64_t expires_ms = 0;
+  uint64_t account_counter = 0;   // highest counter of the session's proven ADD/DEL
+  uint64_t datagram_counter = 0;  // highest counter of its proven SET/GET (as written behind)
+
+  virtual void OnSessionRead() = 0;
+
+ protected:
+  ~SessionQuery() = default;
+};
+
+// The random secret every server sharing a store derives its keys from.
+class SecretQuery {
+ public:
+  std::string candidate;  // stored if the store has none yet (the first server to start)
+  // --- Results.
+  StoreStatus status;
+  std::string secret;     // the stored one, the same for every server
+
+  virtual void OnSecretRead() = 0;
+
+ protected:
+  ~SecretQuery() = default;
 };
 
 class Store {
@@ -123,6 +206,10 @@ class Store {
   // Reads `query->user`'s buddies and their stored presence, then calls
   // query->OnBuddiesRead(). Any number of reads may be in flight.
   virtual void ReadBuddies(BuddyQuery* query) = 0;
+  virtual void ReadAccount(AccountQuery* query) = 0;
+  virtual void ReadSession(SessionQuery* query) = 0;
+  // Start-up: the shared secret (created from query->candidate by the first server).
+  virtual void ReadSecret(SecretQuery* query) = 0;
   // Stops the engine's own handles. Whatever is in flight completes first, with an error
   // status; nothing completes afterwards.
   virtual void Close() = 0;

@@ -32,6 +32,14 @@ class FakeStore final : public server::Store {
   std::set<std::string> users;
   std::map<std::string, std::set<std::string>> buddies;
   server::PresenceMap presence;
+  struct Session {
+    std::string user;
+    int64_t expires_ms = 0;
+    uint64_t account_counter = 0, datagram_counter = 0;
+  };
+  std::map<std::string, Session> sessions;
+  std::map<std::string, std::string> password_hashes;  // protected accounts
+  std::string secret;
   bool closed = false;
 
   // --- Store.
@@ -48,6 +56,30 @@ class FakeStore final : public server::Store {
   void ReadBuddies(server::BuddyQuery* query) override {
     reads_.push_back(query);
     if (inline_reads) CompleteReads();
+  }
+  void ReadAccount(server::AccountQuery* q) override {
+    q->status = read_status;
+    q->exists = users.count(q->user) > 0;
+    q->password_hash = q->exists ? password_hashes[q->user] : "";
+    q->OnAccountRead();
+  }
+  void ReadSession(server::SessionQuery* q) override {
+    q->status = read_status;
+    auto it = sessions.find(q->session);
+    q->exists = it != sessions.end();
+    if (q->exists) {
+      q->user = it->second.user;
+      q->expires_ms = it->second.expires_ms;
+      q->account_counter = it->second.account_counter;
+      q->datagram_counter = it->second.datagram_counter;
+    }
+    q->OnSessionRead();
+  }
+  void ReadSecret(server::SecretQuery* q) override {
+    if (secret.empty()) secret = q->candidate;
+    q->status = read_status;
+    q->secret = secret;
+    q->OnSecretRead();
   }
   void Close() override {
     closed = true;
@@ -76,10 +108,15 @@ class FakeStore final : public server::Store {
     next_write_status = server::StoreStatus::Ok();
     batch->replies.clear();
     if (batch->status.ok()) {
-      for (const auto& r : batch->requests) batch->replies.push_back(Apply(r));
+      for (const auto& r : batch->requests) batch->replies.push_back(Apply(r, batch->now_ms));
+      for (const auto& [sid, ctr] : batch->session_counters) {
+        if (sessions.count(sid)) sessions[sid].datagram_counter = std::max(sessions[sid].datagram_counter, ctr);
+      }
       for (const auto& [user, p] : batch->presence) {
         auto stored = presence.find(user);
-        if (!users.count(user) || (stored != presence.end() && stored->second.updated_ms > p.updated_ms)) {
+        bool locked = password_hashes.count(user) && !p.proven;
+        if (!users.count(user) || locked ||
+            (stored != presence.end() && std::min(stored->second.updated_ms, batch->now_ms) > p.updated_ms)) {
           ++batch->presence_dropped;
         } else {
           presence[user] = p;
@@ -97,10 +134,12 @@ class FakeStore final : public server::Store {
       q->rows.clear();
       q->status = read_status;
       q->exists = read_status.ok() && users.count(q->user) > 0;
+      q->user_protected = password_hashes.count(q->user) > 0;
       if (q->exists) {
         for (const std::string& b : buddies[q->user]) {
           server::BuddyRow& row = q->rows.emplace_back();
           row.id = b;
+          row.is_protected = password_hashes.count(b) > 0;
           auto p = presence.find(b);
           row.has_presence = p != presence.end();
           if (row.has_presence) row.presence = p->second;
@@ -111,11 +150,35 @@ class FakeStore final : public server::Store {
   }
 
  private:
-  // The protocol's semantics, written the simple way.
-  proto::Reply Apply(const proto::Request& r) {
+  // The protocol's semantics (store.h's StoreRequest), written the simple way.
+  proto::Reply Apply(const server::StoreRequest& op, int64_t now_ms) {
     using proto::Reply;
+    const proto::Request& r = op.request;
+    bool exists = users.count(r.user) > 0;
+    bool locked = password_hashes.count(r.user) > 0;
+    if ((r.verb == proto::Verb::kAdd || r.verb == proto::Verb::kDel) && locked) {
+      auto s = sessions.find(op.proof_session);
+      if (s == sessions.end() || s->second.user != r.user || s->second.expires_ms <= now_ms ||
+          s->second.account_counter >= op.proof_counter) {
+        return Reply::kUnauthorized;
+      }
+      s->second.account_counter = op.proof_counter;
+    }
     switch (r.verb) {
-      case proto::Verb::kReg: return users.insert(r.user).second ? Reply::kOk : Reply::kAlreadyRegistered;
+      case proto::Verb::kReg:
+        if (op.login) {
+          if (!locked || password_hashes[r.user] != op.password_hash) return Reply::kWrongPassword;
+          sessions[op.new_session] = Session{r.user, op.session_expires_ms};
+          return Reply::kLoggedIn;
+        }
+        if (exists) {
+          if (op.password_hash.empty()) return locked ? Reply::kPasswordRequired : Reply::kAlreadyRegistered;
+          return locked ? Reply::kAlreadyRegistered : Reply::kNotProtected;
+        }
+        users.insert(r.user);
+        if (!op.password_hash.empty()) password_hashes[r.user] = op.password_hash;
+        if (!op.new_session.empty()) sessions[op.new_session] = Session{r.user, op.session_expires_ms};
+        return Reply::kOk;
       case proto::Verb::kAdd:
         if (!users.count(r.user) || !users.count(r.buddy) || r.user == r.buddy) return Reply::kNoSuchUser;
         if (buddies[r.user].size() >= static_cast<size_t>(proto::kMaxBuddies)) return Reply::kBuddyListFull;

@@ -58,7 +58,7 @@ TEST_F(ServerTest, DelOfAnIdNeverRegisteredIsNoSuchUserLikeAdd) {
 
 TEST_F(ServerTest, MalformedRequestsGetBadRequest) {
   Start();
-  for (std::string line : {"", "HELLO", "REG", "REG a b", "ADD a", "ADD a b c", "DEL a",
+  for (std::string line : {"", "HELLO", "REG", "REG a pass word", "ADD a", "ADD a b c d", "DEL a",
                            "GET alice", "SET alice ONLINE 1", "REG\talice"}) {
     EXPECT_EQ(Request(line), "400 BAD REQUEST") << "line: " << line;
   }

@@ -14,9 +14,9 @@ namespace {
 
 class Queue : public RequestQueue {
  public:
-  void AddRequest(uint64_t session_id, proto::Request request) override {
+  void AddRequest(uint64_t session_id, server::StoreRequest request) override {
     ids.push_back(session_id);
-    requests.push_back(std::move(request));
+    requests.push_back(std::move(request.request));
   }
   std::vector<uint64_t> ids;
   std::vector<proto::Request> requests;

@@ -40,6 +40,9 @@ class Read : public BuddyQuery {
   bool done = false;
 };
 
+// The wall clock the tests' batches are written at.
+constexpr int64_t kNowMs = 10000;
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<SqliteStore> Open(int64_t max_users = 0) {
@@ -73,6 +76,7 @@ class SqliteStoreTest : public ::testing::Test {
   bool Put(Store& store, const std::string& user, bool online, uint16_t port, int64_t at) {
     WriteBatch batch;
     batch.presence[user] = Presence{online, "127.0.0.1", port, at};
+    batch.now_ms = kNowMs;
     batch.deadline_ms = Now() + 1000;
     Sink sink;
     store.Write(&batch, sink);
@@ -302,6 +306,158 @@ TEST_F(SqliteStoreTest, ALockHeldPastTheDeadlineGivesUpWithNothingApplied) {
   EXPECT_EQ(Apply(*store, Verb::kReg, "bob"), Reply::kOk) << "the failed attempt left nothing";
 }
 
+// Applies one StoreRequest as a batch of one at kNowMs.
+Reply ApplyOp(Store& store, uv_loop_t* loop, StoreRequest op) {
+  WriteBatch batch;
+  batch.requests.push_back(std::move(op));
+  batch.now_ms = kNowMs;
+  batch.deadline_ms = uv_now(loop) + 1000;
+  Sink sink;
+  store.Write(&batch, sink);
+  EXPECT_TRUE(sink.done && sink.status.ok()) << sink.status.message();
+  return sink.replies.empty() ? Reply::kServerError : sink.replies[0];
+}
+
+StoreRequest NewProtected(const std::string& user, const std::string& hash, const std::string& session) {
+  StoreRequest op(Request{Verb::kReg, user});
+  op.password_hash = hash;
+  op.new_session = session;
+  op.session_expires_ms = kNowMs + 60000;
+  return op;
+}
+
+StoreRequest Proven(Verb verb, const std::string& user, const std::string& buddy, const std::string& session,
+                    uint64_t counter) {
+  StoreRequest op(Request{verb, user, buddy});
+  op.proof_session = session;
+  op.proof_counter = counter;
+  return op;
+}
+
+class SessionRead : public SessionQuery {
+ public:
+  void OnSessionRead() override {}
+};
+
+TEST_F(SqliteStoreTest, ProtectedAccountsAndTheirSessions) {
+  auto store = Open();
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), NewProtected("alice", "$argon2id$fake", "sessionAAAAAAAAAAAAAAA")), Reply::kOk);
+  EXPECT_EQ(Apply(*store, Verb::kReg, "alice"), Reply::kPasswordRequired) << "a bare REG is not a log-in";
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), NewProtected("alice", "$other", "sessionBBBBBBBBBBBBBBB")),
+            Reply::kAlreadyRegistered);
+  Apply(*store, Verb::kReg, "old");
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), NewProtected("old", "$x", "sessionCCCCCCCCCCCCCCC")), Reply::kNotProtected);
+  // A log-in succeeds only against the hash the server verified.
+  StoreRequest login = NewProtected("alice", "$argon2id$fake", "sessionDDDDDDDDDDDDDDD");
+  login.login = true;
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), login), Reply::kLoggedIn);
+  login.password_hash = "$changed";
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), login), Reply::kWrongPassword);
+  SessionRead read;
+  read.session = "sessionDDDDDDDDDDDDDDD";
+  store->ReadSession(&read);
+  ASSERT_TRUE(read.status.ok() && read.exists);
+  EXPECT_EQ(read.user, "alice");
+  EXPECT_EQ(read.expires_ms, kNowMs + 60000);
+}
+
+TEST_F(SqliteStoreTest, AProtectedAccountChangesOnlyWithAFreshCounterOfItsOwnSession) {
+  auto store = Open();
+  ApplyOp(*store, loop_.get(), NewProtected("alice", "$h", "sessionAAAAAAAAAAAAAAA"));
+  ApplyOp(*store, loop_.get(), NewProtected("mallory", "$h", "sessionMMMMMMMMMMMMMMM"));
+  Apply(*store, Verb::kReg, "bob");
+  EXPECT_EQ(Apply(*store, Verb::kAdd, "alice", "bob"), Reply::kUnauthorized) << "no proof";
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), Proven(Verb::kAdd, "alice", "bob", "sessionMMMMMMMMMMMMMMM", 1)),
+            Reply::kUnauthorized) << "someone else's session";
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), Proven(Verb::kAdd, "alice", "bob", "sessionAAAAAAAAAAAAAAA", 5)), Reply::kOk);
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), Proven(Verb::kDel, "alice", "bob", "sessionAAAAAAAAAAAAAAA", 5)),
+            Reply::kUnauthorized) << "a replayed counter";
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), Proven(Verb::kDel, "alice", "bob", "sessionAAAAAAAAAAAAAAA", 4)),
+            Reply::kUnauthorized) << "an older counter";
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), Proven(Verb::kDel, "alice", "bob", "sessionAAAAAAAAAAAAAAA", 6)), Reply::kOk);
+  bool exists = false;
+  EXPECT_EQ(Get(*store, "alice", &exists), "");
+  // Old-style accounts need no proof.
+  EXPECT_EQ(Apply(*store, Verb::kReg, "carol"), Reply::kOk);
+  EXPECT_EQ(Apply(*store, Verb::kAdd, "carol", "alice"), Reply::kOk);
+}
+
+TEST_F(SqliteStoreTest, AnExpiredSessionProvesNothing) {
+  auto store = Open();
+  StoreRequest op = NewProtected("alice", "$h", "sessionAAAAAAAAAAAAAAA");
+  op.session_expires_ms = kNowMs - 1;
+  ApplyOp(*store, loop_.get(), op);
+  Apply(*store, Verb::kReg, "bob");
+  EXPECT_EQ(ApplyOp(*store, loop_.get(), Proven(Verb::kAdd, "alice", "bob", "sessionAAAAAAAAAAAAAAA", 1)),
+            Reply::kUnauthorized);
+}
+
+TEST_F(SqliteStoreTest, OnlyProvenPresenceUpdatesAProtectedAccount) {
+  auto store = Open();
+  ApplyOp(*store, loop_.get(), NewProtected("alice", "$h", "sessionAAAAAAAAAAAAAAA"));
+  Apply(*store, Verb::kReg, "bob");
+  Apply(*store, Verb::kAdd, "bob", "alice");
+  EXPECT_FALSE(Put(*store, "alice", true, 4444, 9000)) << "a stranger's SET";
+  WriteBatch batch;
+  batch.presence["alice"] = Presence{true, "127.0.0.1", 5555, 9100, /*proven=*/true};
+  batch.session_counters["sessionAAAAAAAAAAAAAAA"] = 17;
+  batch.now_ms = kNowMs;
+  batch.deadline_ms = Now() + 1000;
+  Sink sink;
+  store->Write(&batch, sink);
+  EXPECT_EQ(sink.written, 1u);
+  bool exists = false;
+  EXPECT_EQ(Get(*store, "bob", &exists), "alice:on:5555@9100");
+  SessionRead read;
+  read.session = "sessionAAAAAAAAAAAAAAA";
+  store->ReadSession(&read);
+  EXPECT_EQ(read.datagram_counter, 17u);
+}
+
+TEST_F(SqliteStoreTest, APresenceRowStampedInTheFutureDoesNotBlockLaterSets) {
+  auto store = Open();
+  for (const char* id : {"me", "amy"}) Apply(*store, Verb::kReg, id);
+  Apply(*store, Verb::kAdd, "me", "amy");
+  EXPECT_TRUE(Put(*store, "amy", true, 4000, kNowMs + 3600000));  // a server whose clock runs an hour ahead
+  EXPECT_TRUE(Put(*store, "amy", false, 0, kNowMs)) << "her OFFLINE, stamped now, still wins";
+  bool exists = false;
+  EXPECT_EQ(Get(*store, "me", &exists), "amy:off:0@" + std::to_string(kNowMs));
+}
+
+TEST_F(SqliteStoreTest, TheSharedSecretIsTheFirstServersCandidate) {
+  class Secret : public SecretQuery {
+   public:
+    void OnSecretRead() override {}
+  };
+  auto a = Open();
+  auto b = Open();
+  Secret first, second;
+  first.candidate = "candidate-one";
+  second.candidate = "candidate-two";
+  a->ReadSecret(&first);
+  b->ReadSecret(&second);
+  EXPECT_EQ(first.secret, "candidate-one");
+  EXPECT_EQ(second.secret, "candidate-one");
+}
+
+TEST_F(SqliteStoreTest, AVersion1FileIsMigratedWithEveryAccountUnprotected) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.File("im.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE users(id TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;"
+                         "CREATE TABLE buddies(user TEXT NOT NULL, buddy TEXT NOT NULL, PRIMARY KEY (user, buddy)) WITHOUT ROWID;"
+                         "INSERT INTO users VALUES ('old1'), ('old2'); INSERT INTO buddies VALUES ('old1', 'old2');"
+                         "PRAGMA user_version = 1;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Open();
+  EXPECT_EQ(Apply(*store, Verb::kReg, "old1"), Reply::kAlreadyRegistered);
+  bool exists = false;
+  EXPECT_EQ(Get(*store, "old1", &exists), "old2");
+  EXPECT_EQ(Apply(*store, Verb::kDel, "old1", "old2"), Reply::kOk) << "no proof needed";
+}
+
 TEST_F(SqliteStoreTest, UserCountSurvivesReopenAndBulkInsert) {
   {
     auto store = Open(3);
@@ -312,7 +468,7 @@ TEST_F(SqliteStoreTest, UserCountSurvivesReopenAndBulkInsert) {
   // A bulk seed straight into the file is counted too (the trigger keeps the count).
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir_.File("im.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO users VALUES ('b'), ('c')", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO users(id) VALUES ('b'), ('c')", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   auto store = Open(3);
   EXPECT_EQ(Apply(*store, Verb::kReg, "d"), Reply::kRegistrationClosed);
