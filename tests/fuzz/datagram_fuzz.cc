@@ -5,6 +5,7 @@
 #include <string>
 
 #include "proto/presence.h"
+#include "proto/reply.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view datagram(reinterpret_cast<const char*>(data), size);
@@ -21,9 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto* back = std::get_if<im::proto::GetBuddies>(&again);
     if (back == nullptr || back->user != get->user) abort();
   } else {
-    std::string_view reply =
-        im::proto::ErrorReplyFor(datagram, std::get<im::proto::DatagramError>(parsed));
-    if (!reply.empty() && reply.back() != '\n') abort();
+    auto reply = im::proto::ErrorReplyFor(datagram, std::get<im::proto::DatagramError>(parsed));
+    if (reply && im::proto::ReplyLine(*reply).back() != '\n') abort();
   }
   return 0;
 }
