@@ -28,6 +28,29 @@ bool ParseBuddyLine(std::string_view line, BuddyStatus* out) {
   return true;
 }
 
+// Parses the optional "c=" and "p=" words after a datagram's arguments. `line` is the
+// whole datagram line, for the signed text. False if they are malformed or out of order.
+bool ParseCredentials(std::string_view line, const std::vector<std::string_view>& words, size_t first,
+                      DatagramCredentials* out) {
+  size_t i = first;
+  if (i < words.size() && words[i].starts_with("c=")) {
+    std::string_view cookie = words[i].substr(2);
+    if (cookie.size() != kCookieChars || !IsBase64Url(cookie)) return false;
+    out->cookie.assign(cookie);
+    ++i;
+  }
+  if (i < words.size() && words[i].starts_with("p=")) {
+    auto proof = ParseProof(words[i].substr(2));
+    if (!proof) return false;
+    out->proof = std::move(*proof);
+    // The words are views into `line`: the signed text ends before ".<mac>".
+    size_t mac_at = static_cast<size_t>(words[i].data() - line.data()) + words[i].size() - out->proof.mac.size() - 1;
+    out->signed_text.assign(line.substr(0, mac_at));
+    ++i;
+  }
+  return i == words.size();
+}
+
 }  // namespace
 
 bool ParseStatus(std::string_view word, bool* online) {
@@ -48,19 +71,23 @@ std::variant<SetPresence, GetBuddies, DatagramError> ParseDatagram(std::string_v
   auto words = SplitWords(line);
   if (words.empty()) return DatagramError::kMalformed;
   if (EqualsIgnoreCase(words[0], "SET")) {
-    if (words.size() != 4) return DatagramError::kMalformed;
+    if (words.size() < 4 || words.size() > 6) return DatagramError::kMalformed;
     bool online = false;
     unsigned port = 0;
-    if (!ParseStatus(words[2], &online) || !ParsePort(words[3], &port)) {
+    DatagramCredentials credentials;
+    if (!ParseStatus(words[2], &online) || !ParsePort(words[3], &port) ||
+        !ParseCredentials(line, words, 4, &credentials)) {
       return DatagramError::kMalformed;
     }
     if (!IsValidUserId(words[1])) return DatagramError::kBadUserId;
-    return SetPresence{std::string(words[1]), online, static_cast<uint16_t>(port)};
+    return SetPresence{std::string(words[1]), online, static_cast<uint16_t>(port), std::move(credentials)};
   }
   if (EqualsIgnoreCase(words[0], "GET")) {
-    if (words.size() != 2) return DatagramError::kMalformed;
+    if (words.size() < 2 || words.size() > 4) return DatagramError::kMalformed;
+    DatagramCredentials credentials;
+    if (!ParseCredentials(line, words, 2, &credentials)) return DatagramError::kMalformed;
     if (!IsValidUserId(words[1])) return DatagramError::kBadUserId;
-    return GetBuddies{std::string(words[1])};
+    return GetBuddies{std::string(words[1]), std::move(credentials)};
   }
   return DatagramError::kMalformed;
 }
@@ -71,18 +98,50 @@ std::optional<Reply> ErrorReplyFor(std::string_view datagram, DatagramError erro
   return error == DatagramError::kBadUserId ? Reply::kNoSuchUser : Reply::kBadRequest;
 }
 
-std::string FormatSet(std::string_view user, bool online, uint16_t msg_port) {
+namespace {
+void AppendCookie(std::string* out, std::string_view cookie) {
+  if (cookie.empty()) return;
+  out->append(" c=");
+  out->append(cookie);
+}
+}  // namespace
+
+std::string FormatSet(std::string_view user, bool online, uint16_t msg_port, std::string_view cookie) {
   std::string out = "SET ";
   out.append(user);
   out.append(online ? " ONLINE " : " OFFLINE ");
   out.append(std::to_string(msg_port));
+  AppendCookie(&out, cookie);
   out += '\n';
   return out;
 }
 
-std::string FormatGet(std::string_view user) {
+std::string FormatGet(std::string_view user, std::string_view cookie) {
   std::string out = "GET ";
   out.append(user);
+  AppendCookie(&out, cookie);
+  out += '\n';
+  return out;
+}
+
+std::string DatagramSignedText(std::string_view unsigned_datagram, const Proof& proof) {
+  std::string out(StripLineEnd(unsigned_datagram));
+  out.append(" p=");
+  out.append(FormatProofHead(proof));
+  return out;
+}
+
+std::string SignedDatagram(std::string_view signed_text, std::string_view mac) {
+  std::string out(signed_text);
+  out += '.';
+  out.append(mac);
+  out += '\n';
+  return out;
+}
+
+std::string FormatCookieReply(std::string_view cookie) {
+  std::string out = "COOKIE ";
+  out.append(cookie);
   out += '\n';
   return out;
 }
@@ -108,9 +167,17 @@ GetReply ParseGetReply(std::string_view datagram) {
   std::string_view first = StripLineEnd(datagram.substr(0, datagram.find('\n')));
   for (Reply error : kGetErrorReplies) {
     if (first != StripLineEnd(ReplyLine(error))) continue;
-    reply.kind = error == Reply::kNoSuchUser   ? GetReply::Kind::kNoSuchUser
-                 : error == Reply::kBadRequest ? GetReply::Kind::kBadRequest
-                                               : GetReply::Kind::kServerError;
+    reply.kind = error == Reply::kNoSuchUser     ? GetReply::Kind::kNoSuchUser
+                 : error == Reply::kBadRequest   ? GetReply::Kind::kBadRequest
+                 : error == Reply::kUnauthorized ? GetReply::Kind::kUnauthorized
+                                                 : GetReply::Kind::kServerError;
+    return reply;
+  }
+  if (first.starts_with("COOKIE ")) {
+    std::string_view cookie = first.substr(7);
+    if (cookie.size() != kCookieChars || !IsBase64Url(cookie) || first.size() + 1 < datagram.size()) return reply;
+    reply.kind = GetReply::Kind::kCookie;
+    reply.cookie.assign(cookie);
     return reply;
   }
   std::size_t pos = 0;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "proto/reply.h"
+#include "proto/request.h"
 
 namespace im::proto {
 
@@ -17,15 +18,31 @@ namespace im::proto {
 // (kMaxBuddies lines of at most ~90 bytes) stays well under it.
 inline constexpr std::size_t kMaxDatagramBytes = 65507;
 
+// What a datagram may carry after its arguments, in this order:
+//   c=<cookie>  the address cookie the server gave this source (COOKIE reply): the sender
+//               receives at its address, so the answer may be larger than the request
+//   p=<proof>   "<session>.<ms>.<counter>.<mac>" (proto/request.h's Proof): the MAC, with
+//               the session key, over the datagram up to and without ".<mac>"
+struct DatagramCredentials {
+  std::string cookie;       // empty if none
+  Proof proof;              // empty if none
+  std::string signed_text;  // what proof.mac covers; empty without a proof
+};
+
 struct SetPresence {
   std::string user;
   bool online;
   uint16_t msg_port;
+  DatagramCredentials credentials;
 };
 
 struct GetBuddies {
   std::string user;
+  DatagramCredentials credentials;
 };
+
+// A cookie is 22 characters of base64url (16 bytes of MAC).
+inline constexpr std::size_t kCookieChars = 22;
 
 enum class DatagramError {
   kMalformed,  // not SET/GET, wrong argument count, bad status or port, control bytes
@@ -44,11 +61,22 @@ std::optional<Reply> ErrorReplyFor(std::string_view datagram, DatagramError erro
 // "ONLINE", "OFFLINE", "100", "101" (words any case) to online/offline.
 bool ParseStatus(std::string_view word, bool* online);
 
-std::string FormatSet(std::string_view user, bool online, uint16_t msg_port);
-std::string FormatGet(std::string_view user);
+// Unsigned datagrams with their "\n"; `cookie` is added when not empty.
+std::string FormatSet(std::string_view user, bool online, uint16_t msg_port, std::string_view cookie = {});
+std::string FormatGet(std::string_view user, std::string_view cookie = {});
+// For a proven datagram: `unsigned_datagram` (as formatted above) with " p=<head>" added,
+// without "\n": the text to MAC. Then the datagram is SignedDatagram(text, mac).
+std::string DatagramSignedText(std::string_view unsigned_datagram, const Proof& proof);
+std::string SignedDatagram(std::string_view signed_text, std::string_view mac);
+
+// The server's answer to a datagram that needs a cookie first (a GET whose reply would be
+// larger than anti-amplification allows, a proof without a cookie, a stale cookie):
+// "COOKIE <cookie>\n". The client resends the datagram with c=<cookie>.
+std::string FormatCookieReply(std::string_view cookie);
 
 // The replies a GET can get instead of a buddy list.
-inline constexpr Reply kGetErrorReplies[] = {Reply::kNoSuchUser, Reply::kBadRequest, Reply::kServerError};
+inline constexpr Reply kGetErrorReplies[] = {Reply::kNoSuchUser, Reply::kBadRequest, Reply::kServerError,
+                                             Reply::kUnauthorized};
 
 // One buddy's line in a GET reply.
 struct BuddyStatus {
@@ -65,9 +93,10 @@ void AppendBuddyLine(std::string* out, std::string_view id, bool online, std::st
 
 // A GET reply as the client reads it.
 struct GetReply {
-  enum class Kind { kBuddies, kNoSuchUser, kBadRequest, kServerError, kMalformed };
+  enum class Kind { kBuddies, kNoSuchUser, kBadRequest, kServerError, kUnauthorized, kCookie, kMalformed };
   Kind kind = Kind::kMalformed;
   std::vector<BuddyStatus> buddies;  // sorted by id as the server sent them
+  std::string cookie;                // kCookie
 };
 GetReply ParseGetReply(std::string_view datagram);
 

@@ -68,6 +68,48 @@ TEST(Format, SetAndGetRoundTrip) {
   EXPECT_TRUE(std::holds_alternative<GetBuddies>(ParseDatagram(FormatGet("a"))));
 }
 
+constexpr char kCookie[] = "AAAAAAAAAAAAAAAAAAAAAA";  // 22 characters
+constexpr char kMac[] = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";  // 43
+
+TEST(Credentials, CookieThenProofAndTheSignedText) {
+  Proof proof{"sessionsessionsession0", 1700000000000, 7, ""};
+  std::string text = DatagramSignedText(FormatSet("alice", true, 4000, kCookie), proof);
+  EXPECT_EQ(text, std::string("SET alice ONLINE 4000 c=") + kCookie + " p=sessionsessionsession0.1700000000000.7");
+  auto parsed = ParseDatagram(SignedDatagram(text, kMac));
+  ASSERT_TRUE(std::holds_alternative<SetPresence>(parsed));
+  const auto& set = std::get<SetPresence>(parsed);
+  EXPECT_EQ(set.msg_port, 4000);
+  EXPECT_EQ(set.credentials.cookie, kCookie);
+  EXPECT_EQ(set.credentials.proof.counter, 7u);
+  EXPECT_EQ(set.credentials.proof.mac, kMac);
+  EXPECT_EQ(set.credentials.signed_text, text);
+
+  auto get = ParseDatagram(std::string("GET alice c=") + kCookie + "\n");
+  ASSERT_TRUE(std::holds_alternative<GetBuddies>(get));
+  EXPECT_EQ(std::get<GetBuddies>(get).credentials.cookie, kCookie);
+  EXPECT_TRUE(std::get<GetBuddies>(get).credentials.proof.empty());
+  EXPECT_TRUE(std::get<GetBuddies>(get).credentials.signed_text.empty());
+}
+
+TEST(Credentials, MalformedOrOutOfOrderIsMalformed) {
+  std::string proof = std::string("p=sessionsessionsession0.1.1.") + kMac;
+  for (std::string text : {std::string("GET alice c=short"), std::string("GET alice ") + proof + " c=" + kCookie,
+                           std::string("GET alice c=") + kCookie + " c=" + kCookie, std::string("GET alice p=x.1.1.") + kMac,
+                           std::string("SET alice ONLINE 1 ") + proof + " " + proof, std::string("GET alice x=1")}) {
+    auto parsed = ParseDatagram(text);
+    ASSERT_TRUE(std::holds_alternative<DatagramError>(parsed)) << text;
+  }
+}
+
+TEST(ParseGetReply, CookieAndUnauthorized) {
+  auto cookie = ParseGetReply(FormatCookieReply(kCookie));
+  EXPECT_EQ(cookie.kind, GetReply::Kind::kCookie);
+  EXPECT_EQ(cookie.cookie, kCookie);
+  EXPECT_EQ(ParseGetReply("COOKIE short\n").kind, GetReply::Kind::kMalformed);
+  EXPECT_EQ(ParseGetReply(FormatCookieReply(kCookie) + "bob 101 OFFLINE unknown 0\n").kind, GetReply::Kind::kMalformed);
+  EXPECT_EQ(ParseGetReply("401 UNAUTHORIZED\n").kind, GetReply::Kind::kUnauthorized);
+}
+
 TEST(BuddyLines, FormatExactlyAsDocumented) {
   std::string out;
   AppendBuddyLine(&out, "alice", true, "192.168.1.5", 20001);
