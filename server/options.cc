@@ -44,6 +44,9 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     ("busy-timeout", "Seconds a write waits for a database locked elsewhere before 500", cxxopts::value<double>()->default_value("5"))
     ("sync", "SQLite: full (default): fsync every commit (survives power loss); normal: survives a crash only", cxxopts::value<std::string>())
     ("cache-mib", "SQLite page cache in MiB (default 16; more keeps more of a large database in memory)", cxxopts::value<std::string>())
+    ("auth", "optional (default): accounts registered with a password are protected, others work as before; required: REG needs a password", cxxopts::value<std::string>()->default_value("optional"))
+    ("password-cost", "Argon2id cost of new password hashes: interactive (default, ~60 ms, 64 MiB), moderate (~20 ms, 19 MiB), minimum (tests only)", cxxopts::value<std::string>()->default_value("interactive"))
+    ("session-ttl", "Hours a log-in's session (its proofs) stays valid", cxxopts::value<double>()->default_value("168"))
     ("q,quiet", "Log warnings and errors only")
     ("h,help", "Show this help")
     ("positional", "", cxxopts::value<std::vector<std::string>>());
@@ -71,6 +74,15 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     out->idle_timeout_ms = SecondsToMs(result["idle-timeout"].as<double>());
     out->busy_timeout_ms = SecondsToMs(result["busy-timeout"].as<double>());
     out->quiet = result.count("quiet") > 0;
+    std::string auth = result["auth"].as<std::string>();
+    if (auth != "optional" && auth != "required") throw std::invalid_argument("--auth must be optional or required");
+    out->accounts.auth_required = auth == "required";
+    auto cost = auth::ParsePasswordCost(result["password-cost"].as<std::string>());
+    if (!cost) throw std::invalid_argument("--password-cost must be interactive, moderate or minimum");
+    out->accounts.password_cost = *cost;
+    double ttl_hours = result["session-ttl"].as<double>();
+    if (!(ttl_hours > 0 && ttl_hours <= 24 * 366)) throw std::invalid_argument("--session-ttl must be from 0 to 8784 hours");
+    out->accounts.session_ttl_ms = static_cast<int64_t>(ttl_hours * 3600 * 1000);
 
     if (result.count("positional")) {
       // The project description's form: im-server 5001 1235 data1

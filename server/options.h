@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "server/account_service.h"
 #include "server/store_config.h"
 
 namespace im::server {
@@ -17,6 +18,7 @@ struct ServerOptions {
   int max_conns = 10000;           // open TCP connections; past it, accepting pauses
   int64_t idle_timeout_ms = 5000;  // a connection must send its line within this
   int64_t busy_timeout_ms = 5000;  // how long a write may wait for the store; then 500
+  AccountOptions accounts;         // --auth, --password-cost, --session-ttl
   bool quiet = false;              // log warnings and errors only
   // Sockets handed over by systemd socket activation (LISTEN_FDS); -1: bind our own.
   int inherited_tcp_fd = -1;

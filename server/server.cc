@@ -7,6 +7,7 @@
 #include "net/address.h"
 #include "net/log.h"
 #include "net/tcp_stream.h"
+#include "auth/keys.h"
 
 namespace im::server {
 namespace {
@@ -16,16 +17,42 @@ constexpr uint64_t kStatsIntervalMs = 60000;
 
 }  // namespace
 
+// Start-up: the shared secret every server on the store derives its keys from.
+class Server::SecretLoad final : public SecretQuery {
+ public:
+  explicit SecretLoad(Server& server) : server_(server) { candidate = auth::RandomBytes(32); }
+  void OnSecretRead() override { server_.OnSecretLoaded(*this); }
+
+ private:
+  Server& server_;
+};
+
 Server::Server(uv_loop_t* loop, const ServerOptions& options, Store& store)
     : loop_(loop),
       options_(options),
       store_(store),
-      commit_(loop, store, *this, options.busy_timeout_ms),
+      accounts_(loop, store, proofs_, options.accounts, *this),
+      commit_(loop, store, accounts_, options.busy_timeout_ms),
       udp_(loop),
-      presence_(store, commit_, udp_, options.presence_ttl_ms),
+      presence_(store, commit_, udp_, proofs_, options.presence_ttl_ms),
       listener_(loop, *this),
       sweep_(loop, this, [](void* self) { static_cast<Server*>(self)->OnSweep(); }),
-      stop_(loop, *this, kShutdownBudgetMs, 5) {}
+      stop_(loop, *this, kShutdownBudgetMs, 5) {
+  accounts_.SetCommit(&commit_);
+}
+
+Server::~Server() = default;
+
+void Server::OnSecretLoaded(const SecretQuery& query) {
+  if (!query.status.ok() || query.secret.size() < 32) {
+    // Accounts without passwords still work; REG with one and proofs answer 500.
+    IM_LOG(kError, "store: cannot load the shared secret (%s): passwords and proofs are refused",
+           query.status.ok() ? "too short" : query.status.message().c_str());
+  } else {
+    proofs_.SetSecret(query.secret);
+    presence_.SetSecret(query.secret);
+  }
+}
 
 bool Server::Start(std::string* error) {
   sockaddr_storage addr{};
@@ -41,6 +68,8 @@ bool Server::Start(std::string* error) {
     return false;
   }
   commit_.Start();
+  secret_load_ = std::make_unique<SecretLoad>(*this);
+  store_.ReadSecret(secret_load_.get());  // SQLite answers at once; others before long
   uint64_t sweep_ms = std::clamp<uint64_t>(options_.idle_timeout_ms / 4, 10, 1000);
   sweep_.Start(sweep_ms, sweep_ms);
   stop_.Start();
@@ -69,7 +98,7 @@ void Server::OnIncoming() {
   }
   net::TcpStream* stream = net::TcpStream::Accept(listener_.stream(), nullptr);
   if (stream == nullptr) return;
-  Session* session = Session::Create(stream, *this, commit_);
+  Session* session = Session::Create(stream, *this, accounts_);
   uint64_t id = sessions_.Add(session, reinterpret_cast<const sockaddr*>(&stream->peer()), uv_now(loop_));
   if (id == 0) return session->Close();
   ++accepted_;
@@ -83,9 +112,9 @@ void Server::OnSessionClosing(Session* session) {
   if (!stop_.stopping() && !closed_) listener_.Resume();  // takes the connection left waiting, if any
 }
 
-void Server::OnCommitted(uint64_t session_id, proto::Reply reply) {
+void Server::OnAnswer(uint64_t session_id, proto::Reply reply, std::string_view line) {
   // Not found: the client left; the change stands anyway.
-  if (Session* session = sessions_.Find(session_id)) session->SendReply(reply);
+  if (Session* session = sessions_.Find(session_id)) session->SendReply(reply, line);
 }
 
 void Server::OnSweep() {
@@ -133,7 +162,7 @@ void Server::OnStopRequested(int signum) {
   commit_.FlushBefore(stop_.deadline_ms() - 100);
 }
 
-bool Server::Drained() { return commit_.idle() && sessions_.empty(); }
+bool Server::Drained() { return commit_.idle() && accounts_.idle() && sessions_.empty(); }
 
 void Server::OnStopNow() { Close(); }
 
@@ -143,6 +172,7 @@ void Server::Close() {
   if (stop_.stopping()) LogStats("exit");
   listener_.Close();
   udp_.Close();
+  accounts_.Close();
   commit_.Close();
   store_.Close();
   sweep_.Stop();

@@ -9,16 +9,19 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "net/connection_table.h"
 #include "net/graceful_stop.h"
 #include "net/listener.h"
 #include "net/timer.h"
+#include "server/account_service.h"
 #include "server/group_commit.h"
 #include "server/options.h"
 #include "server/presence_service.h"
 #include "server/presence_udp.h"
+#include "server/proofs.h"
 #include "server/session.h"
 #include "server/store.h"
 
@@ -26,10 +29,11 @@ namespace im::server {
 
 class Server final : private net::Listener::Owner,
                      private Session::Owner,
-                     private GroupCommit::Sink,
+                     private AccountService::Sink,
                      private net::GracefulStop::Owner {
  public:
   Server(uv_loop_t* loop, const ServerOptions& options, Store& store);
+  ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
@@ -45,19 +49,23 @@ class Server final : private net::Listener::Owner,
   // Session::Owner
   void OnSessionActive(Session* session) override;
   void OnSessionClosing(Session* session) override;
-  // GroupCommit::Sink
-  void OnCommitted(uint64_t session_id, proto::Reply reply) override;
+  // AccountService::Sink
+  void OnAnswer(uint64_t session_id, proto::Reply reply, std::string_view line) override;
   // net::GracefulStop::Owner
   void OnStopRequested(int signum) override;
   bool Drained() override;
   void OnStopNow() override;
 
+  class SecretLoad;
+  void OnSecretLoaded(const SecretQuery& query);
   void OnSweep();
   void LogStats(const char* when);
 
   uv_loop_t* loop_;
   ServerOptions options_;
   Store& store_;
+  Proofs proofs_;            // the shared secret, once loaded
+  AccountService accounts_;  // passwords and proofs before the commit
   GroupCommit commit_;
   PresenceUdp udp_;
   PresenceService presence_;
@@ -65,6 +73,7 @@ class Server final : private net::Listener::Owner,
   net::ConnectionTable<Session> sessions_;
   net::Timer sweep_;  // closes sessions that sent no line within --idle-timeout; stats
   net::GracefulStop stop_;
+  std::unique_ptr<SecretLoad> secret_load_;
   bool closed_ = false;
   uint64_t last_stats_ms_ = 0;
   uint64_t accepted_ = 0, idle_closed_ = 0, paused_ = 0;

@@ -664,14 +664,18 @@ void SqliteStore::ReadSecret(SecretQuery* query) {
   if (s == Status::kOk) {
     EndReads();
     ResetOnExit reset(insert_secret_);
-    BindText(insert_secret_, 1, query->candidate);
+    // Raw random bytes: a blob, never text (it may hold a NUL).
+    sqlite3_bind_blob(insert_secret_, 1, query->candidate.data(), static_cast<int>(query->candidate.size()),
+                      SQLITE_TRANSIENT);
     s = Check(sqlite3_step(insert_secret_), "store secret");
   }
   if (s == Status::kOk) {
     ResetOnExit reset(read_secret_);
     int rc = sqlite3_step(read_secret_);
-    const unsigned char* value = rc == SQLITE_ROW ? sqlite3_column_text(read_secret_, 0) : nullptr;
-    query->secret.assign(value ? reinterpret_cast<const char*>(value) : "");
+    const void* value = rc == SQLITE_ROW ? sqlite3_column_blob(read_secret_, 0) : nullptr;
+    int bytes = value != nullptr ? sqlite3_column_bytes(read_secret_, 0) : 0;
+    query->secret.clear();
+    if (bytes > 0) query->secret.assign(static_cast<const char*>(value), static_cast<size_t>(bytes));
     s = Check(rc, "read secret");
     if (s == Status::kOk && query->secret.empty()) {
       s = Status::kError;
