@@ -36,6 +36,7 @@ Server::Server(uv_loop_t* loop, const ServerOptions& options, Store& store)
       udp_(loop),
       presence_(store, commit_, udp_, proofs_, options.presence_ttl_ms),
       listener_(loop, *this),
+      sessions_(static_cast<size_t>(options.max_conns_per_ip)),
       sweep_(loop, this, [](void* self) { static_cast<Server*>(self)->OnSweep(); }),
       stop_(loop, *this, kShutdownBudgetMs, 5) {
   accounts_.SetCommit(&commit_);
@@ -55,6 +56,10 @@ void Server::OnSecretLoaded(const SecretQuery& query) {
 }
 
 bool Server::Start(std::string* error) {
+  for (const std::string& ip : options_.trusted) {
+    sockaddr_storage trusted;
+    if (net::ParseIp(ip, 0, &trusted)) sessions_.Trust(reinterpret_cast<sockaddr*>(&trusted));
+  }
   sockaddr_storage addr{};
   if (!net::ParseIp(options_.host, options_.tcp_port, &addr)) {
     *error = "--host " + options_.host + ": not a numeric IPv4 or IPv6 address";
@@ -89,6 +94,14 @@ bool Server::Start(std::string* error) {
 void Server::OnIncoming() {
   if (stop_.stopping() || closed_) return;
   if (sessions_.size() >= static_cast<size_t>(options_.max_conns)) {
+    // Full: the connection that has waited longest without sending its line makes room
+    // (it is the likeliest to be an attacker's idle slot), so nobody is locked out.
+    if (Session* oldest = sessions_.OldestWaiting()) {
+      ++shed_;
+      oldest->Close();
+    }
+  }
+  if (sessions_.size() >= static_cast<size_t>(options_.max_conns)) {
     // Leave the connection waiting: libuv stops watching the listener until we accept.
     if (!listener_.paused() && paused_++ % 100 == 0) {
       IM_LOG(kWarn, "--max-conns %d reached; accepting paused", options_.max_conns);
@@ -100,7 +113,7 @@ void Server::OnIncoming() {
   if (stream == nullptr) return;
   Session* session = Session::Create(stream, *this, accounts_);
   uint64_t id = sessions_.Add(session, reinterpret_cast<const sockaddr*>(&stream->peer()), uv_now(loop_));
-  if (id == 0) return session->Close();
+  if (id == 0) return session->SendReply(proto::Reply::kTryLater);  // its address is at the cap
   ++accepted_;
   session->Begin(id);
 }
@@ -140,11 +153,11 @@ void Server::LogStats(const char* when) {
   const auto& u = udp_.stats();
   auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   IM_LOG(kNotice,
-         "%s: connections %llu accepted, %zu open, %llu idle-closed, %llu refused per address; "
+         "%s: connections %llu accepted, %zu open, %llu idle-closed, %llu shed, %llu refused per address; "
          "commits %llu, requests %llu, failed %llu; udp SET %llu received, %llu queued, %llu written "
          "(dropped %llu, overflow %llu), GET %llu (unknown %llu, errors %llu, shed %llu), malformed %llu, "
          "truncated %llu, replies dropped %llu; log lines dropped %llu; store: %s",
-         when, n(accepted_), sessions_.size(), n(idle_closed_), n(sessions_.refused()), n(c.commits), n(c.requests),
+         when, n(accepted_), sessions_.size(), n(idle_closed_), n(shed_), n(sessions_.refused()), n(c.commits), n(c.requests),
          n(c.failed_requests), n(p.sets), n(c.presence_queued), n(c.presence_written), n(c.presence_dropped),
          n(c.presence_overflow), n(p.gets), n(p.unknown_users), n(p.store_errors), n(p.gets_shed), n(p.malformed),
          n(u.truncated), n(u.send_dropped), n(net::LogLinesDropped()), store_.Stats().c_str());

@@ -1,8 +1,11 @@
 // The server: the TCP listener and its sessions, the UDP presence socket, the group
 // commit, the idle sweep and the signal handlers, all on one loop.
 //
-// Accepting pauses at --max-conns by leaving the connection waiting in libuv (see
-// net/listener.h), so a full server neither spins nor drops anyone. Loop thread only;
+// At --max-conns the oldest connection that has not sent its line yet is shed to make
+// room; only when every connection is busy with a request does accepting pause, leaving
+// the newcomer waiting in libuv (see net/listener.h), so a full server neither spins nor
+// drops a request in progress. One address holds at most --max-conns-per-ip connections
+// (--trusted addresses, the balancers in front, are exempt). Loop thread only;
 // must outlive uv_run.
 #pragma once
 
@@ -76,7 +79,7 @@ class Server final : private net::Listener::Owner,
   std::unique_ptr<SecretLoad> secret_load_;
   bool closed_ = false;
   uint64_t last_stats_ms_ = 0;
-  uint64_t accepted_ = 0, idle_closed_ = 0, paused_ = 0;
+  uint64_t accepted_ = 0, idle_closed_ = 0, paused_ = 0, shed_ = 0;
 };
 
 }  // namespace im::server
