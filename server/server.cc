@@ -151,15 +151,20 @@ void Server::LogStats(const char* when) {
   const auto& c = commit_.stats();
   const auto& p = presence_.stats();
   const auto& u = udp_.stats();
+  const auto& a = accounts_.stats();
   auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   IM_LOG(kNotice,
          "%s: connections %llu accepted, %zu open, %llu idle-closed, %llu shed, %llu refused per address; "
-         "commits %llu, requests %llu, failed %llu; udp SET %llu received, %llu queued, %llu written "
-         "(dropped %llu, overflow %llu), GET %llu (unknown %llu, errors %llu, shed %llu), malformed %llu, "
+         "commits %llu, requests %llu, failed %llu; log-ins %llu, wrong passwords %llu, throttled %llu, "
+         "hashing queue full %llu, bad proofs %llu; udp SET %llu received, %llu queued, %llu written "
+         "(dropped %llu, overflow %llu), GET %llu (unknown %llu, unauthorized %llu, errors %llu, shed %llu), "
+         "proofs %llu passed, %llu refused, %llu replayed, cookies sent %llu, rate-limited %llu, malformed %llu, "
          "truncated %llu, replies dropped %llu; log lines dropped %llu; store: %s",
-         when, n(accepted_), sessions_.size(), n(idle_closed_), n(shed_), n(sessions_.refused()), n(c.commits), n(c.requests),
-         n(c.failed_requests), n(p.sets), n(c.presence_queued), n(c.presence_written), n(c.presence_dropped),
-         n(c.presence_overflow), n(p.gets), n(p.unknown_users), n(p.store_errors), n(p.gets_shed), n(p.malformed),
+         when, n(accepted_), sessions_.size(), n(idle_closed_), n(shed_), n(sessions_.refused()), n(c.commits),
+         n(c.requests), n(c.failed_requests), n(a.logins), n(a.failed_logins), n(a.throttled), n(a.pool_full),
+         n(a.bad_proofs), n(p.sets), n(c.presence_queued), n(c.presence_written), n(c.presence_dropped),
+         n(c.presence_overflow), n(p.gets), n(p.unknown_users), n(p.unauthorized), n(p.store_errors), n(p.gets_shed),
+         n(p.proven), n(p.bad_proofs), n(p.replays), n(p.cookies_sent), n(p.rate_limited), n(p.malformed),
          n(u.truncated), n(u.send_dropped), n(net::LogLinesDropped()), store_.Stats().c_str());
 }
 
