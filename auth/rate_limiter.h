@@ -1,10 +1,13 @@
 // Token buckets per key (an account, a source address), as DNS servers' response rate
 // limiting does: each key may spend `burst` tokens at once and earns `per_second` more.
-// Bounded: past max_keys the table is cleared (every key starts with a full bucket
-// again), so an attacker spraying keys costs memory only up to the bound. No I/O.
+// Bounded: at max_keys the buckets that have refilled (they remember nothing) are
+// dropped; only if that frees less than an eighth of the table is it cleared, so an
+// attacker must keep max_keys keys busy at once to reset anyone's bucket, and the sweeps
+// cost O(1) per insertion amortised. No I/O.
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,7 +23,7 @@ class RateLimiter {
   bool Take(std::string_view key, uint64_t now_ms) {
     auto it = buckets_.find(std::string(key));
     if (it == buckets_.end()) {
-      if (buckets_.size() >= max_keys_) buckets_.clear();
+      if (buckets_.size() >= max_keys_) MakeRoom(now_ms);
       it = buckets_.emplace(std::string(key), Bucket{burst_, now_ms}).first;
     }
     Bucket& b = it->second;
@@ -40,6 +43,14 @@ class RateLimiter {
   }
 
  private:
+  void MakeRoom(uint64_t now_ms) {
+    for (auto i = buckets_.begin(); i != buckets_.end();) {
+      double tokens = i->second.tokens + static_cast<double>(now_ms - i->second.at_ms) * per_ms_;
+      i = tokens >= burst_ ? buckets_.erase(i) : std::next(i);
+    }
+    if (buckets_.size() > max_keys_ - max_keys_ / 8) buckets_.clear();
+  }
+
   struct Bucket {
     double tokens;
     uint64_t at_ms;
