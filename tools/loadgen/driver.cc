@@ -83,7 +83,7 @@ class Engine {
 
   Results Run() {
     uv_loop_init(&loop_);
-    seed_ = scenario_.SeedLines();
+    seed_ = scenario_.SeedRequests();
     slots_.resize(std::max(static_cast<size_t>(options_.concurrency), kSeedConnections));
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& s = slots_[i];
@@ -123,7 +123,7 @@ class Engine {
       }
       return;
     }
-    s.request = TcpRequest(seed_[next_seed_++], "2");
+    s.request = SeedRequest(seed_[next_seed_++]);
     s.busy = true;
     s.intended_us = NowUs();
     ++s.generation;
@@ -497,7 +497,7 @@ class Engine {
   std::vector<Slot> slots_;
   std::vector<Slot*> ready_, delivering_;  // deferred results; at most one per slot
   std::unique_ptr<char[]> udp_buf_;    // shared receive buffer
-  std::vector<std::string> seed_;
+  std::vector<proto::Request> seed_;
   size_t next_seed_ = 0;
   int seeders_left_ = static_cast<int>(kSeedConnections);
   bool seeding_ = false;
