@@ -37,7 +37,8 @@ TEST(Scenario, RegNeverRepeatsAUserAcrossSlots) {
     for (uint64_t seq = 0; seq < 50; ++seq) {
       Request r = s->Next(slot, seq);
       EXPECT_FALSE(r.udp);
-      EXPECT_EQ(r.expect_prefix, "200");
+      EXPECT_EQ(r.verb, proto::Verb::kReg);
+      EXPECT_EQ(r.expect, proto::Reply::kOk);
       lines.insert(r.bytes);
     }
   }
@@ -49,7 +50,7 @@ TEST(Scenario, AddAlternatesAddAndDelOfOnePairOwnedByTheSlot) {
   o.users = 5;
   o.slots = 8;  // more slots than users: the population grows to slots + 1
   auto s = Make(o);
-  EXPECT_EQ(s->SeedLines().size(), 9u);
+  EXPECT_EQ(s->SeedRequests().size(), 9u);
   for (int slot = 0; slot < 8; ++slot) {
     for (uint64_t seq = 0; seq < 40; seq += 2) {
       Request add = s->Next(slot, seq), del = s->Next(slot, seq + 1);
@@ -65,7 +66,7 @@ TEST(Scenario, UdpGetSeedsBuddiesOrUsesTheSeededPopulation) {
   o.users = 20;
   o.buddies = 3;
   auto s = Make(o);
-  EXPECT_EQ(s->SeedLines().size(), 20u + 20u * 3u);
+  EXPECT_EQ(s->SeedRequests().size(), 20u + 20u * 3u);
   Request r = s->Next(0, 0);
   EXPECT_TRUE(r.udp);
   EXPECT_EQ(r.expect_buddies, 3);
@@ -77,7 +78,7 @@ TEST(Scenario, UdpGetSeedsBuddiesOrUsesTheSeededPopulation) {
 
   o.seeded_users = 1000000;
   auto seeded = Make(o);
-  EXPECT_TRUE(seeded->SeedLines().empty());
+  EXPECT_TRUE(seeded->SeedRequests().empty());
   std::set<std::string> users;
   for (uint64_t i = 0; i < 1000; ++i) users.insert(seeded->Next(static_cast<int>(i % 7), i).bytes);
   EXPECT_GT(users.size(), 990u);  // spread over the population
@@ -94,8 +95,8 @@ TEST(Scenario, UdpSetBatchEndsWithAProbeSetAndAFenceGet) {
   o.set_batch = 4;
   o.clock_ms = FakeClock;
   auto s = Make(o);
-  EXPECT_EQ(s->SeedLines().size(), 10u + 2u * 3u);
-  EXPECT_EQ(s->SeedLines().back(), "ADD T_sw1 T_sp1\n");
+  EXPECT_EQ(s->SeedRequests().size(), 10u + 2u * 3u);
+  EXPECT_EQ(proto::FormatRequest(s->SeedRequests().back()), "ADD T_sw1 T_sp1\n");
   g_fake_ms = 10000;
   std::vector<Request> batches;
   for (uint64_t seq = 0; seq <= 5; ++seq, g_fake_ms += 100) batches.push_back(s->Next(1, seq));
@@ -139,6 +140,25 @@ TEST(Scenario, MixedPacesHeartbeatsAndValidatesGets) {
   EXPECT_EQ(s->Next(0, 2).bytes.rfind("ADD ", 0), 0u);
   EXPECT_EQ(s->Next(0, 3).bytes.rfind("DEL ", 0), 0u);
   EXPECT_EQ(s->Next(0, 4).pause_ms, 200u);
+}
+
+TEST(Scenario, AccountRepliesAreReadByCode) {
+  proto::Request add;
+  add.verb = proto::Verb::kAdd;
+  add.user = "a";
+  add.buddy = "b";
+  Request r = AccountRequest(add, proto::Reply::kOk);
+  EXPECT_EQ(r.bytes, "ADD a b\n");
+  std::string why;
+  EXPECT_TRUE(ReplyMatches(r, "200 OK", &why));
+  EXPECT_TRUE(ReplyMatches(r, "200 FINE\r", &why));  // worded differently, same code
+  EXPECT_FALSE(ReplyMatches(r, "201 ALREADY BUDDY", &why));
+  EXPECT_EQ(why, "expected 200");
+  EXPECT_FALSE(ReplyMatches(r, "200garbage", &why));
+  Request seed = SeedRequest(add);
+  EXPECT_TRUE(ReplyMatches(seed, "201 ALREADY BUDDY", &why));
+  EXPECT_FALSE(ReplyMatches(seed, "400 BAD REQUEST", &why));
+  EXPECT_FALSE(ReplyMatches(seed, "", &why));
 }
 
 TEST(Scenario, RawExpectsThePrefix) {

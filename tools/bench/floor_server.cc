@@ -9,7 +9,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "net/address.h"
+#include "net/handle.h"
+
 namespace {
+
+using im::net::AsHandle;
+using im::net::AsStream;
 
 constexpr char kReply[] = "200 OK\n";
 constexpr char kUdpReply[] =
@@ -31,9 +37,9 @@ void OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     c->replied = true;
     uv_buf_t out = uv_buf_init(const_cast<char*>(kReply), sizeof kReply - 1);
     uv_try_write(s, &out, 1);
-    uv_close(reinterpret_cast<uv_handle_t*>(s), OnClose);
+    uv_close(AsHandle(s), OnClose);
   } else if (n < 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(s), OnClose);
+    uv_close(AsHandle(s), OnClose);
   }
 }
 
@@ -42,11 +48,11 @@ void OnConnection(uv_stream_t* server, int status) {
   auto* c = new Conn;
   uv_tcp_init(server->loop, &c->tcp);
   c->tcp.data = c;
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), OnClose);
+  if (uv_accept(server, AsStream(&c->tcp)) != 0) {
+    uv_close(AsHandle(&c->tcp), OnClose);
     return;
   }
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp),
+  uv_read_start(AsStream(&c->tcp),
                 [](uv_handle_t* h, size_t, uv_buf_t* b) {
                   auto* conn = static_cast<Conn*>(h->data);
                   *b = uv_buf_init(conn->buf, sizeof conn->buf);
@@ -71,16 +77,16 @@ int main(int argc, char** argv) {
   uv_loop_t* loop = uv_default_loop();
   uv_tcp_t server;
   uv_udp_t udp;
-  sockaddr_in addr;
+  sockaddr_storage addr;
   uv_tcp_init(loop, &server);
-  uv_ip4_addr("127.0.0.1", atoi(argv[1]), &addr);
+  im::net::ParseIp("127.0.0.1", atoi(argv[1]), &addr);
   uv_tcp_bind(&server, reinterpret_cast<sockaddr*>(&addr), 0);
-  if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server), 511, OnConnection); rc != 0) {
+  if (int rc = uv_listen(AsStream(&server), 511, OnConnection); rc != 0) {
     fprintf(stderr, "im-floor: listen: %s\n", uv_strerror(rc));
     return 1;
   }
   uv_udp_init(loop, &udp);
-  uv_ip4_addr("127.0.0.1", atoi(argv[2]), &addr);
+  im::net::ParseIp("127.0.0.1", atoi(argv[2]), &addr);
   if (int rc = uv_udp_bind(&udp, reinterpret_cast<sockaddr*>(&addr), 0); rc != 0) {
     fprintf(stderr, "im-floor: udp bind: %s\n", uv_strerror(rc));
     return 1;
@@ -89,10 +95,10 @@ int main(int argc, char** argv) {
   sockaddr_storage bound;
   int len = sizeof bound;
   uv_tcp_getsockname(&server, reinterpret_cast<sockaddr*>(&bound), &len);
-  int tcp_port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  int tcp_port = im::net::PortOf(reinterpret_cast<sockaddr*>(&bound));
   len = sizeof bound;
   uv_udp_getsockname(&udp, reinterpret_cast<sockaddr*>(&bound), &len);
   fprintf(stderr, "listening tcp 127.0.0.1:%d\nlistening udp 127.0.0.1:%d\n", tcp_port,
-          ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port));
+          im::net::PortOf(reinterpret_cast<sockaddr*>(&bound)));
   return uv_run(loop, UV_RUN_DEFAULT);  // runs until killed: the bench stops it
 }

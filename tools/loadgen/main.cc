@@ -1,6 +1,5 @@
 // im-loadgen: drives im-server, im-lb or any line server with a real protocol load and
 // reports throughput, latency percentiles and errors by kind. Always stops by itself.
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,7 +8,7 @@
 #include <cxxopts.hpp>
 #include <iostream>
 
-#include "proto/address.h"
+#include "net/address.h"
 #include "tools/loadgen/driver.h"
 #include "tools/loadgen/report.h"
 
@@ -19,13 +18,8 @@ using namespace im::loadgen;
 
 // A numeric loopback HOST:PORT only (127.0.0.0/8 or ::1): load never leaves the machine.
 bool Resolve(const std::string& text, sockaddr_storage* addr) {
-  im::proto::HostPort hp;
-  if (!im::proto::SplitHostPort(text, "127.0.0.1", &hp)) return false;
-  int port = static_cast<int>(hp.port);
-  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
-  if (uv_ip4_addr(hp.host.c_str(), port, v4) == 0) return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
-  return uv_ip6_addr(hp.host.c_str(), port, v6) == 0 && IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+  return im::net::ParseNumericAddress(text, "127.0.0.1", addr) &&
+         im::net::IsLoopback(reinterpret_cast<const sockaddr*>(addr));
 }
 
 // Runs the load in `procs` forked children, each with its share of the concurrency, rate

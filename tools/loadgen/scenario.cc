@@ -9,6 +9,22 @@
 namespace im::loadgen {
 namespace {
 
+proto::Request RegOf(std::string user) {
+  proto::Request r;
+  r.verb = proto::Verb::kReg;
+  r.user = std::move(user);
+  return r;
+}
+
+// ADD or DEL of `buddy` on `user`'s list.
+proto::Request PairOf(proto::Verb verb, std::string user, std::string buddy) {
+  proto::Request r;
+  r.verb = verb;
+  r.user = std::move(user);
+  r.buddy = std::move(buddy);
+  return r;
+}
+
 // xorshift64*: cheap, good enough to spread load over users.
 uint64_t Mix(uint64_t x) {
   x ^= x >> 12;
@@ -21,7 +37,7 @@ class Reg : public Scenario {
  public:
   explicit Reg(const ScenarioOptions& o) : o_(o) {}
   Request Next(int slot, uint64_t seq) override {
-    return TcpRequest("REG " + o_.prefix + "r" + std::to_string(slot) + "_" + std::to_string(seq) + "\n", "200");
+    return AccountRequest(RegOf(o_.prefix + "r" + std::to_string(slot) + "_" + std::to_string(seq)), proto::Reply::kOk);
   }
  private:
   ScenarioOptions o_;
@@ -32,16 +48,16 @@ class Reg : public Scenario {
 class AddDel : public Scenario {
  public:
   explicit AddDel(const ScenarioOptions& o) : o_(o), users_(std::max(o.users, o.slots + 1)) {}
-  std::vector<std::string> SeedLines() override {
-    std::vector<std::string> lines;
-    for (int i = 0; i < users_; ++i) lines.push_back("REG " + User(i) + "\n");
-    return lines;
+  std::vector<proto::Request> SeedRequests() override {
+    std::vector<proto::Request> seed;
+    for (int i = 0; i < users_; ++i) seed.push_back(RegOf(User(i)));
+    return seed;
   }
   Request Next(int slot, uint64_t seq) override {
     int partner = (slot + 1 + static_cast<int>((seq / 2) % static_cast<uint64_t>(users_ - 1))) % users_;
     if (partner == slot) partner = (partner + 1) % users_;
-    std::string verb = seq % 2 == 0 ? "ADD " : "DEL ";
-    return TcpRequest(verb + User(slot) + " " + User(partner) + "\n", "200");
+    proto::Verb verb = seq % 2 == 0 ? proto::Verb::kAdd : proto::Verb::kDel;
+    return AccountRequest(PairOf(verb, User(slot), User(partner)), proto::Reply::kOk);
   }
  private:
   std::string User(int i) const { return o_.prefix + "a" + std::to_string(i); }
@@ -55,18 +71,18 @@ class UdpGet : public Scenario {
  public:
   explicit UdpGet(const ScenarioOptions& o)
       : o_(o), users_(o.seeded_users > 0 ? o.seeded_users : std::max(o.users, o.buddies + 1)) {}
-  std::vector<std::string> SeedLines() override {
-    std::vector<std::string> lines;
-    if (o_.seeded_users > 0) return lines;
-    for (int i = 0; i < users_; ++i) lines.push_back("REG " + User(i) + "\n");
+  std::vector<proto::Request> SeedRequests() override {
+    std::vector<proto::Request> seed;
+    if (o_.seeded_users > 0) return seed;
+    for (int i = 0; i < users_; ++i) seed.push_back(RegOf(User(i)));
     for (int i = 0; i < users_; ++i) {
-      for (int j = 1; j <= o_.buddies; ++j) lines.push_back("ADD " + User(i) + " " + User((i + j) % users_) + "\n");
+      for (int j = 1; j <= o_.buddies; ++j) seed.push_back(PairOf(proto::Verb::kAdd, User(i), User((i + j) % users_)));
     }
-    return lines;
+    return seed;
   }
   Request Next(int slot, uint64_t seq) override {
     int user = static_cast<int>(Mix(seq * 1315423911u + static_cast<uint64_t>(slot) + 1) % static_cast<uint64_t>(users_));
-    return GetRequest("GET " + User(user) + "\n", o_.buddies);
+    return GetRequest(proto::FormatGet(User(user)), o_.buddies);
   }
  private:
   std::string User(int i) const {
@@ -92,27 +108,27 @@ class UdpSet : public Scenario {
         users_(o.seeded_users > 0 ? o.seeded_users : o.users),
         batch_(std::max(1, o.set_batch)),
         sent_(static_cast<size_t>(std::max(1, o.slots))) {}
-  std::vector<std::string> SeedLines() override {
-    std::vector<std::string> lines;
+  std::vector<proto::Request> SeedRequests() override {
+    std::vector<proto::Request> seed;
     if (o_.seeded_users == 0) {
-      for (int i = 0; i < users_; ++i) lines.push_back("REG " + User(i) + "\n");
+      for (int i = 0; i < users_; ++i) seed.push_back(RegOf(User(i)));
     }
     for (int s = 0; s < o_.slots; ++s) {
-      lines.push_back("REG " + Probe(s) + "\n");
-      lines.push_back("REG " + Watcher(s) + "\n");
-      lines.push_back("ADD " + Watcher(s) + " " + Probe(s) + "\n");
+      seed.push_back(RegOf(Probe(s)));
+      seed.push_back(RegOf(Watcher(s)));
+      seed.push_back(PairOf(proto::Verb::kAdd, Watcher(s), Probe(s)));
     }
-    return lines;
+    return seed;
   }
   Request Next(int slot, uint64_t seq) override {
-    Request r = GetRequest("GET " + Watcher(slot) + "\n", 1);
+    Request r = GetRequest(proto::FormatGet(Watcher(slot)), 1);
     for (int i = 1; i < batch_; ++i) {
       uint64_t pick = Mix((seq * static_cast<uint64_t>(batch_) + static_cast<uint64_t>(i)) * 2654435761u +
                           static_cast<uint64_t>(slot) + 1);
       int user = static_cast<int>(pick % static_cast<uint64_t>(users_));
-      r.pre_datagrams.push_back("SET " + User(user) + " ONLINE " + std::to_string(20000 + user % 40000) + "\n");
+      r.pre_datagrams.push_back(proto::FormatSet(User(user), true, static_cast<uint16_t>(20000 + user % 40000)));
     }
-    r.pre_datagrams.push_back("SET " + Probe(slot) + " ONLINE " + std::to_string(PortOf(seq)) + "\n");
+    r.pre_datagrams.push_back(proto::FormatSet(Probe(slot), true, PortOf(seq)));
     r.weight = static_cast<uint32_t>(batch_);
     r.tag = seq;
     r.slot = slot;
@@ -201,13 +217,13 @@ class Mixed : public Scenario {
  public:
   explicit Mixed(const ScenarioOptions& o)
       : o_(o), users_(std::max(o.slots, o.buddies + 2)), steps_(static_cast<size_t>(o.slots), 0) {}
-  std::vector<std::string> SeedLines() override {
-    std::vector<std::string> lines;
-    for (int i = 0; i < users_; ++i) lines.push_back("REG " + User(i) + "\n");
+  std::vector<proto::Request> SeedRequests() override {
+    std::vector<proto::Request> seed;
+    for (int i = 0; i < users_; ++i) seed.push_back(RegOf(User(i)));
     for (int i = 0; i < users_; ++i) {
-      for (int j = 1; j <= o_.buddies; ++j) lines.push_back("ADD " + User(i) + " " + User((i + j) % users_) + "\n");
+      for (int j = 1; j <= o_.buddies; ++j) seed.push_back(PairOf(proto::Verb::kAdd, User(i), User((i + j) % users_)));
     }
-    return lines;
+    return seed;
   }
   Request Next(int slot, uint64_t) override {
     uint64_t& step_no = steps_[static_cast<size_t>(slot)];
@@ -216,17 +232,17 @@ class Mixed : public Scenario {
       uint64_t round = step_no / 4, step = step_no % 4;
       ++step_no;
       if (step == 0) {  // the heartbeat, paced
-        Request r = UnansweredDatagram("SET " + me + " ONLINE " + std::to_string(30000 + slot) + "\n");
+        Request r = UnansweredDatagram(proto::FormatSet(me, true, static_cast<uint16_t>(30000 + slot)));
         r.pause_ms = round == 0 ? 0 : o_.interval_ms;
         return r;
       }
       if (step == 1) {
-        return GetRequest("GET " + me + "\n", o_.buddies);
+        return GetRequest(proto::FormatGet(me), o_.buddies);
       }
       // Every 10th round: add a buddy beyond the fixed ones, then drop it again.
       if (round % 10 == 0) {
         std::string other = User((slot + o_.buddies + 1) % users_);
-        return TcpRequest((step == 2 ? "ADD " : "DEL ") + me + " " + other + "\n", "200");
+        return AccountRequest(PairOf(step == 2 ? proto::Verb::kAdd : proto::Verb::kDel, me, other), proto::Reply::kOk);
       }
     }
   }
@@ -240,14 +256,27 @@ class Mixed : public Scenario {
 class Raw : public Scenario {
  public:
   explicit Raw(const ScenarioOptions& o) : line_(o.raw_line + "\r\n"), expect_(o.raw_expect) {}
-  Request Next(int, uint64_t) override { return TcpRequest(line_, expect_); }
+  Request Next(int, uint64_t) override { return RawRequest(line_, expect_); }
  private:
   std::string line_, expect_;
 };
 
 }  // namespace
 
-Request TcpRequest(std::string line, std::string expect_prefix) {
+Request AccountRequest(const proto::Request& request, proto::Reply expect) {
+  Request r = SeedRequest(request);
+  r.expect = expect;
+  return r;
+}
+
+Request SeedRequest(const proto::Request& request) {
+  Request r;
+  r.bytes = proto::FormatRequest(request);
+  r.verb = request.verb;
+  return r;
+}
+
+Request RawRequest(std::string line, std::string expect_prefix) {
   Request r;
   r.bytes = std::move(line);
   r.expect_prefix = std::move(expect_prefix);
@@ -303,6 +332,13 @@ bool ReplyMatches(const Request& request, const std::string& reply, std::string*
       return false;
     }
     return true;
+  }
+  if (request.verb) {
+    // Only the code decides, so a reply worded differently still counts (proto::ParseReply).
+    std::optional<proto::Reply> got = proto::ParseReply(reply, proto::RepliesFor(*request.verb));
+    bool ok = request.expect ? got == request.expect : got && proto::ReplyCode(*got) / 100 == 2;
+    if (!ok) *why = request.expect ? "expected " + std::to_string(proto::ReplyCode(*request.expect)) : "expected 2xx";
+    return ok;
   }
   if (reply.rfind(request.expect_prefix, 0) != 0) {
     *why = "expected " + request.expect_prefix;

@@ -4,8 +4,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "proto/reply.h"
+#include "proto/request.h"
 
 namespace im::loadgen {
 
@@ -13,7 +17,11 @@ struct Request {
   bool udp = false;          // a datagram to the presence port, else one TCP connection
   std::string bytes;         // what to send
   bool expect_reply = true;  // a lone SET expects none
-  std::string expect_prefix; // the reply must start with this (TCP), or
+  // TCP, an account request: its reply is read with proto::ParseReply against the verb's
+  // replies and must be `expect`; nullopt: any 2xx (seeding, where 201 is fine too).
+  std::optional<proto::Verb> verb;
+  std::optional<proto::Reply> expect;
+  std::string expect_prefix; // TCP, raw: the reply must start with this (not our protocol), or
   int expect_buddies = -1;   // a GET reply must list exactly this many buddies (UDP)
   uint64_t pause_ms = 0;     // wait this long before sending (mixed: heartbeat pacing)
   std::vector<std::string> pre_datagrams;  // udp: sent, unanswered, just before `bytes`
@@ -22,8 +30,12 @@ struct Request {
   int slot = -1;             // the slot it was made for, when Check needs it
 };
 
-// One TCP line whose reply must start with `expect_prefix`.
-Request TcpRequest(std::string line, std::string expect_prefix);
+// One account request over TCP (its line from proto::FormatRequest) that must get `expect`.
+Request AccountRequest(const proto::Request& request, proto::Reply expect);
+// A seeding request: any 2xx reply of its verb will do.
+Request SeedRequest(const proto::Request& request);
+// A raw TCP line whose reply must start with `expect_prefix`.
+Request RawRequest(std::string line, std::string expect_prefix);
 // A GET datagram whose reply must list exactly `buddies` buddies.
 Request GetRequest(std::string datagram, int buddies);
 // A datagram with no reply (a lone SET).
@@ -49,8 +61,8 @@ struct ScenarioOptions {
 class Scenario {
  public:
   virtual ~Scenario() = default;
-  // TCP request lines to run before the clock starts (each must answer 200 or 201).
-  virtual std::vector<std::string> SeedLines() { return {}; }
+  // Account requests to run before the clock starts (each must answer 2xx).
+  virtual std::vector<proto::Request> SeedRequests() { return {}; }
   // The next request of `slot`; `seq` counts that slot's requests from 0.
   virtual Request Next(int slot, uint64_t seq) = 0;
   // Whether `reply` answers `request` correctly; on failure *why says how it differs.
@@ -60,7 +72,8 @@ class Scenario {
 // nullptr (and *error set) for an unknown name or missing raw options.
 std::unique_ptr<Scenario> MakeScenario(const ScenarioOptions& options, std::string* error);
 
-// The generic check: a GET reply with expect_buddies entries, or a line with expect_prefix.
+// The generic check: a GET reply with expect_buddies entries, the expected account reply,
+// or (raw) a line with expect_prefix.
 bool ReplyMatches(const Request& request, const std::string& reply, std::string* why);
 
 }  // namespace im::loadgen

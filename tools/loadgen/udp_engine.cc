@@ -1,0 +1,67 @@
+#include "tools/loadgen/udp_engine.h"
+
+#include "net/address.h"
+#include "proto/presence.h"
+
+namespace im::loadgen {
+namespace {
+
+// Holds the largest datagram.
+constexpr size_t kRecvBufferBytes = 65536;
+static_assert(kRecvBufferBytes >= proto::kMaxDatagramBytes);
+
+}  // namespace
+
+UdpEngine::UdpEngine(const sockaddr_storage& target) : target_(target), recv_buf_(new char[kRecvBufferBytes]) {}
+
+int UdpEngine::Bind(Slot& s) {
+  // The loopback address of the target's family: the server records the datagram's
+  // source IP, and udp-set checks it comes back.
+  sockaddr_storage local{};
+  if (!net::ParseIp(target_.ss_family == AF_INET6 ? "::1" : "127.0.0.1", 0, &local)) return UV_EINVAL;
+  int rc = uv_udp_bind(&s.udp, reinterpret_cast<const sockaddr*>(&local), 0);
+  if (rc == 0) rc = uv_udp_recv_start(&s.udp, OnAlloc, OnRecv);
+  return rc;
+}
+
+UdpEngine::Sent UdpEngine::Send(Slot& s, std::string* error) {
+  if (!s.udp_bound) {
+    s.udp_engine = this;  // for OnAlloc and OnRecv, which get the slot
+    if (int rc = Bind(s); rc != 0) {
+      *error = std::string("udp bind: ") + uv_err_name(rc);
+      return Sent::kFailed;
+    }
+    s.udp_bound = true;
+  }
+  const auto* to = reinterpret_cast<const sockaddr*>(&target_);
+  auto send = [&](std::string& d) {
+    uv_buf_t buf = uv_buf_init(d.data(), static_cast<unsigned>(d.size()));
+    int rc = uv_udp_try_send(&s.udp, &buf, 1, to);
+    if (rc < 0) *error = std::string("udp send: ") + uv_err_name(rc);
+    return rc >= 0;
+  };
+  for (std::string& d : s.request.pre_datagrams) {
+    if (!send(d)) return Sent::kFailed;
+  }
+  if (!send(s.request.bytes)) return Sent::kFailed;
+  if (!s.request.expect_reply) return Sent::kNoReply;
+  s.awaiting_udp = true;
+  return Sent::kAwaitingReply;
+}
+
+void UdpEngine::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* b) noexcept {
+  auto* s = static_cast<Slot*>(h->data);
+  *b = uv_buf_init(s->udp_engine->recv_buf_.get(), kRecvBufferBytes);
+}
+
+void UdpEngine::OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                       unsigned flags) noexcept {
+  auto* s = static_cast<Slot*>(udp->data);
+  if (nread < 0 || addr == nullptr || (flags & UV_UDP_PARTIAL)) return;
+  // A reply after its request timed out, or from elsewhere, is not an answer.
+  if (!s->awaiting_udp || !net::SameAddress(addr, reinterpret_cast<const sockaddr*>(&s->udp_engine->target_))) return;
+  s->awaiting_udp = false;
+  s->events->OnReply(*s, std::string(buf->base, static_cast<size_t>(nread)));
+}
+
+}  // namespace im::loadgen
