@@ -65,7 +65,7 @@ bool ParseStatus(std::string_view word, bool* online) {
   return false;
 }
 
-std::variant<SetPresence, GetBuddies, DatagramError> ParseDatagram(std::string_view datagram) {
+std::variant<SetPresence, GetBuddies, CookieRequest, DatagramError> ParseDatagram(std::string_view datagram) {
   std::string_view line = StripLineEnd(datagram);
   if (line.size() > kMaxLineBytes || HasControlBytes(line)) return DatagramError::kMalformed;
   auto words = SplitWords(line);
@@ -88,6 +88,10 @@ std::variant<SetPresence, GetBuddies, DatagramError> ParseDatagram(std::string_v
     if (!ParseCredentials(line, words, 2, &credentials)) return DatagramError::kMalformed;
     if (!IsValidUserId(words[1])) return DatagramError::kBadUserId;
     return GetBuddies{std::string(words[1]), std::move(credentials)};
+  }
+  if (EqualsIgnoreCase(words[0], "COOKIE")) {
+    if (words.size() != 1) return DatagramError::kMalformed;
+    return CookieRequest{};
   }
   return DatagramError::kMalformed;
 }
@@ -123,6 +127,8 @@ std::string FormatGet(std::string_view user, std::string_view cookie) {
   out += '\n';
   return out;
 }
+
+std::string FormatCookieRequest() { return "COOKIE\n"; }
 
 std::string DatagramSignedText(std::string_view unsigned_datagram, const Proof& proof) {
   std::string out(StripLineEnd(unsigned_datagram));

@@ -41,6 +41,10 @@ struct GetBuddies {
   DatagramCredentials credentials;
 };
 
+// "COOKIE": asks for this source address's cookie (answered "COOKIE <cookie>", small
+// enough for any unvalidated source), so a client can validate before its first GET.
+struct CookieRequest {};
+
 // A cookie is 22 characters of base64url (16 bytes of MAC).
 inline constexpr std::size_t kCookieChars = 22;
 
@@ -50,7 +54,7 @@ enum class DatagramError {
 };
 
 // Parses one request datagram. One optional trailing "\n" or "\r\n" is allowed.
-std::variant<SetPresence, GetBuddies, DatagramError> ParseDatagram(std::string_view datagram);
+std::variant<SetPresence, GetBuddies, CookieRequest, DatagramError> ParseDatagram(std::string_view datagram);
 
 // What to send back for a datagram ParseDatagram rejected: a GET is answered
 // (202 NO SUCH USER for an id that breaks the rules, 400 BAD REQUEST otherwise); a SET
@@ -64,6 +68,7 @@ bool ParseStatus(std::string_view word, bool* online);
 // Unsigned datagrams with their "\n"; `cookie` is added when not empty.
 std::string FormatSet(std::string_view user, bool online, uint16_t msg_port, std::string_view cookie = {});
 std::string FormatGet(std::string_view user, std::string_view cookie = {});
+std::string FormatCookieRequest();  // "COOKIE\n"
 // For a proven datagram: `unsigned_datagram` (as formatted above) with " p=<head>" added,
 // without "\n": the text to MAC. Then the datagram is SignedDatagram(text, mac).
 std::string DatagramSignedText(std::string_view unsigned_datagram, const Proof& proof);

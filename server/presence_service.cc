@@ -69,6 +69,11 @@ void PresenceService::OnDatagram(std::string_view bytes, const sockaddr* from) {
     if (auto reply = proto::ErrorReplyFor(bytes, *error)) SendBounded(proto::ReplyLine(*reply), context);
     return;
   }
+  if (std::holds_alternative<proto::CookieRequest>(parsed)) {
+    if (!cookies_) return;
+    ++stats_.cookies_sent;
+    return SendBounded(proto::FormatCookieReply(cookies_->Issue(from, wall_clock_ms_())), context);
+  }
   Datagram datagram = std::holds_alternative<proto::SetPresence>(parsed)
                           ? Datagram(std::move(std::get<proto::SetPresence>(parsed)))
                           : Datagram(std::move(std::get<proto::GetBuddies>(parsed)));

@@ -44,6 +44,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto again = im::proto::ParseDatagram(Resigned(text, get->credentials));
     auto* back = std::get_if<im::proto::GetBuddies>(&again);
     if (back == nullptr || back->user != get->user || !SameCredentials(back->credentials, get->credentials)) abort();
+  } else if (std::holds_alternative<im::proto::CookieRequest>(parsed)) {
+    if (!std::holds_alternative<im::proto::CookieRequest>(im::proto::ParseDatagram(im::proto::FormatCookieRequest()))) {
+      abort();
+    }
   } else {
     auto reply = im::proto::ErrorReplyFor(datagram, std::get<im::proto::DatagramError>(parsed));
     if (reply && im::proto::ReplyLine(*reply).back() != '\n') abort();

@@ -101,6 +101,12 @@ TEST(Credentials, MalformedOrOutOfOrderIsMalformed) {
   }
 }
 
+TEST(ParseDatagram, CookieRequest) {
+  EXPECT_TRUE(std::holds_alternative<CookieRequest>(ParseDatagram(FormatCookieRequest())));
+  EXPECT_TRUE(std::holds_alternative<CookieRequest>(ParseDatagram("cookie")));
+  EXPECT_TRUE(std::holds_alternative<DatagramError>(ParseDatagram("COOKIE please")));
+}
+
 TEST(ParseGetReply, CookieAndUnauthorized) {
   auto cookie = ParseGetReply(FormatCookieReply(kCookie));
   EXPECT_EQ(cookie.kind, GetReply::Kind::kCookie);

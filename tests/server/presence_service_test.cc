@@ -242,6 +242,13 @@ TEST_F(PresenceServiceTest, ProtectedListsNeedProofAndHideProtectedBuddies) {
   EXPECT_EQ(LastReply(), "alice 101 OFFLINE unknown 0\n");
 }
 
+TEST_F(PresenceServiceTest, ACookieRequestIsAnsweredWithTheSourcesCookie) {
+  Datagram("COOKIE", "203.0.113.9", 53);
+  auto reply = proto::ParseGetReply(LastReply());
+  ASSERT_EQ(reply.kind, proto::GetReply::Kind::kCookie);
+  EXPECT_EQ(reply.cookie, CookieFor("203.0.113.9", 53));
+}
+
 TEST_F(PresenceServiceTest, UnvalidatedAnswersAreBoundedAndRateLimited) {
   // 100 buddies: a list far over 3 x the 10-byte GET, and over the 256-byte floor.
   for (int i = 0; i < 100; ++i) {
