@@ -198,9 +198,18 @@ void App::OnPeerAccepted(PeerConn* conn) {
 }
 
 void App::OnCaller(PeerConn* conn, const std::string& peer) {
-  if (state_ != State::kMenu) {
+  CallerVerdict verdict = CheckCaller(presence_ ? presence_->Find(peer) : nullptr, conn->remote());
+  if (verdict != CallerVerdict::kBuddy || state_ != State::kMenu) {
+    std::string from = net::FormatIp(conn->remote());
     conn->Refuse();
-    return console_.Print(Printable(peer) + " tried to chat with you (you are busy)");
+    // A buddy who just came online or moved may call before our next GET: ask now, so a
+    // second try finds the list fresh.
+    if (verdict == CallerVerdict::kOffline || verdict == CallerVerdict::kWrongAddress) presence_->AskNow();
+    // Anyone can dial the port and say anything: one notice per second per address at most.
+    uint64_t held_back = 0;
+    if (!refused_.Allow(from, uv_now(loop_), &held_back)) return;
+    return console_.Print(verdict == CallerVerdict::kBuddy ? BusyCallerWords(peer, held_back)
+                                                           : RefusedCallerWords(verdict, peer, from, held_back));
   }
   menu_.Reset();  // a question left unanswered gives way to the chat
   chat_ = conn;

@@ -15,9 +15,11 @@
 #include <string>
 
 #include "client/account_request.h"
+#include "client/caller_check.h"
 #include "client/chat_listener.h"
 #include "client/console.h"
 #include "client/menu.h"
+#include "client/notice_limiter.h"
 #include "client/options.h"
 #include "client/peer_conn.h"
 #include "client/presence.h"
@@ -90,6 +92,7 @@ class App : private Console::Handler,
   std::string me_;
   AccountRequest* request_ = nullptr;  // the REG/ADD/DEL in flight
   PeerConn* chat_ = nullptr;           // the one chat, calling or open
+  NoticeLimiter refused_{1000, 64};    // notices of refused callers, per caller address
   int exit_code_ = 0;
 };
 

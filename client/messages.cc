@@ -54,4 +54,27 @@ std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status) {
   return "";
 }
 
+namespace {
+std::string HeldBack(uint64_t held_back) {
+  return held_back == 0 ? "" : " (" + std::to_string(held_back) + " more refused since the last notice)";
+}
+}  // namespace
+
+std::string RefusedCallerWords(CallerVerdict verdict, std::string_view claimed, std::string_view from_ip,
+                               uint64_t held_back) {
+  std::string who = proto::Printable(claimed), ip = proto::Printable(from_ip);
+  std::string why;
+  switch (verdict) {
+    case CallerVerdict::kNotABuddy: why = who + " is not your buddy"; break;
+    case CallerVerdict::kOffline: why = who + " is OFFLINE"; break;
+    case CallerVerdict::kWrongAddress: why = "not " + who + "'s address"; break;
+    case CallerVerdict::kBuddy: why = "busy"; break;
+  }
+  return "refused a chat from " + ip + " claiming to be " + who + " (" + why + ")" + HeldBack(held_back);
+}
+
+std::string BusyCallerWords(std::string_view peer, uint64_t held_back) {
+  return proto::Printable(peer) + " tried to chat with you (you are busy)" + HeldBack(held_back);
+}
+
 }  // namespace im::client

@@ -3,10 +3,12 @@
 // (libuv only for the name of an error).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "client/caller_check.h"
 #include "client/peer_conn.h"
 #include "proto/reply.h"
 #include "proto/request.h"
@@ -21,5 +23,12 @@ std::string BuddyReplyWords(proto::Verb verb, std::string_view buddy, std::optio
 // Why a chat, or a call, with `peer` is over; empty for kNoHello (nothing to tell).
 // `status` is the libuv error of kUnreachable.
 std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status);
+
+// A caller refused because it is not who it claims (`verdict` is not kBuddy): it said
+// HELLO `claimed` from `from_ip`. `held_back` more were refused since the last notice.
+std::string RefusedCallerWords(CallerVerdict verdict, std::string_view claimed, std::string_view from_ip,
+                               uint64_t held_back);
+// A buddy's call refused because a chat or a command is under way.
+std::string BusyCallerWords(std::string_view peer, uint64_t held_back);
 
 }  // namespace im::client

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "client/buddy_list.h"
+#include "net/address.h"
 #include "net/handle.h"
 
 namespace im::client {
@@ -19,13 +21,9 @@ Presence::Presence(uv_loop_t* loop, Owner& owner, const sockaddr* server, std::s
 
 int Presence::Start(uint16_t msg_port) {
   msg_port_ = msg_port;
-  sockaddr_storage any{};
-  if (server_.ss_family == AF_INET6) {
-    uv_ip6_addr("::", 0, reinterpret_cast<sockaddr_in6*>(&any));
-  } else {
-    uv_ip4_addr("0.0.0.0", 0, reinterpret_cast<sockaddr_in*>(&any));
-  }
-  int rc = uv_udp_bind(&udp_, reinterpret_cast<sockaddr*>(&any), 0);
+  // A connected socket: the kernel drops datagrams from any address but the server's,
+  // so nobody else can hand us a buddy list (or, later, a cookie).
+  int rc = uv_udp_connect(&udp_, reinterpret_cast<const sockaddr*>(&server_));
   if (rc == 0) {
     rc = uv_udp_recv_start(
         &udp_,
@@ -58,19 +56,23 @@ void Presence::Send(const std::string& datagram) {
   // A datagram this small goes out at once or not at all; a lost one is repaired by the
   // next interval, so nothing is queued.
   uv_buf_t buf = uv_buf_init(const_cast<char*>(datagram.data()), static_cast<unsigned>(datagram.size()));
-  uv_udp_try_send(&udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&server_));
+  uv_udp_try_send(&udp_, &buf, 1, nullptr);  // to the connected server
 }
 
 void Presence::OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
                       unsigned flags) noexcept {
   auto* self = static_cast<Presence*>(udp->data);
   if (nread < 0 || addr == nullptr || (flags & UV_UDP_PARTIAL)) return;
+  // Connected, so only the server's address gets here; checked again in case of a kernel
+  // that delivers what was queued before the connect.
+  if (!net::SameAddress(addr, reinterpret_cast<const sockaddr*>(&self->server_))) return;
   self->OnReply(std::string_view(buf->base, static_cast<size_t>(nread)));
 }
 
 void Presence::OnReply(std::string_view datagram) {
   proto::GetReply reply = proto::ParseGetReply(datagram);
   if (reply.kind != proto::GetReply::Kind::kBuddies) return;  // errors: ask again next time
+  if (!IsAcceptableBuddyList(reply.buddies)) return;          // the whole reply, not just a line
   for (const auto& now : reply.buddies) {
     const proto::BuddyStatus* before = Find(now.id);
     bool changed = before == nullptr
