@@ -37,6 +37,30 @@ std::string BuddyReplyWords(proto::Verb verb, std::string_view buddy, std::optio
   return "the server said: " + proto::Printable(line);
 }
 
+std::string LoginFailureWords(std::string_view user, std::optional<proto::Reply> reply, std::string_view line,
+                              bool with_password) {
+  using proto::Reply;
+  std::string who = proto::Printable(user);
+  std::string tail = " (" + proto::Printable(line) + ")";
+  if (!reply) return "cannot log in as " + who + ": " + proto::Printable(line);
+  switch (*reply) {
+    case Reply::kInvalidUserId: return who + " is not a valid user id" + tail;
+    case Reply::kRegistrationClosed: return "the server takes no new accounts" + tail;
+    case Reply::kWrongPassword: return "wrong password for " + who + tail;
+    case Reply::kPasswordRequired:
+      return (with_password ? "the server requires a password" : who + " has a password: log in with it") + tail;
+    case Reply::kNotProtected: return who + " has no password: log in without one" + tail;
+    case Reply::kBadPassword: return "a password is 8 to 128 bytes without spaces or control characters" + tail;
+    case Reply::kTryLater: return "too many attempts or the server is busy: try again in a moment" + tail;
+    case Reply::kBadRequest: return "the server rejected the log-in" + tail;
+    case Reply::kServerError: return "server error: try again" + tail;
+    case Reply::kNoBackend: return "no server is available right now: try again" + tail;
+    case Reply::kUnauthorized: return "the server did not accept the log-in" + tail;
+    default: break;
+  }
+  return "cannot log in as " + who + ": " + proto::Printable(line);
+}
+
 std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status) {
   using End = PeerConn::End;
   std::string who = proto::Printable(peer);

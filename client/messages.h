@@ -20,6 +20,11 @@ namespace im::client {
 std::string BuddyReplyWords(proto::Verb verb, std::string_view buddy, std::optional<proto::Reply> reply,
                             std::string_view line);
 
+// A REG that did not log us in as `user` (any reply but 200, 201 and 210), in words,
+// with the line quoted. `with_password` says whether the REG carried one.
+std::string LoginFailureWords(std::string_view user, std::optional<proto::Reply> reply, std::string_view line,
+                              bool with_password);
+
 // Why a chat, or a call, with `peer` is over; empty for kNoHello (nothing to tell).
 // `status` is the libuv error of kUnreachable.
 std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status);

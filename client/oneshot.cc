@@ -3,6 +3,8 @@
 #include <iostream>
 
 #include "client/account_request.h"
+#include "client/password.h"
+#include "client/session.h"
 #include "net/address.h"
 #include "net/handle.h"
 #include "net/timer.h"
@@ -14,19 +16,51 @@
 namespace im::client {
 namespace {
 
-// Receives the one reply and decides the exit code.
+// Receives the reply and decides the exit code. An ADD/DEL with a password logs in first
+// (REG with it) and sends the request with a proof from the granted session.
 class OneShot : public AccountRequest::Owner {
  public:
-  void OnAccountReply(const proto::Request&, const AccountRequest::Result& result) override {
+  OneShot(uv_loop_t* loop, const ClientOptions& options, std::optional<proto::Request> after_login)
+      : loop_(loop), options_(options), after_login_(std::move(after_login)) {}
+
+  void Start(proto::Request request) {
+    AccountRequest::Start(loop_, reinterpret_cast<const sockaddr*>(&options_.server_addr), options_.server,
+                          std::move(request), *this, options_.timeout_ms);
+  }
+
+  void OnAccountReply(const proto::Request& request, const AccountRequest::Result& result) override {
     if (!result.answered) {
       std::cerr << "im-client: " << result.error << std::endl;
       exit_code = 1;
       return;
     }
-    std::cout << proto::Printable(result.line) << std::endl;
-    exit_code = result.reply == proto::Reply::kOk ? 0 : 1;
+    // A grant holds the session key: only the reply's words are printed.
+    std::optional<proto::SessionGrant> grant;
+    if (request.verb == proto::Verb::kReg && !request.password.empty()) grant = proto::ParseGrant(result.line);
+    bool logged_in = grant && (result.reply == proto::Reply::kOk || result.reply == proto::Reply::kLoggedIn);
+    if (logged_in && after_login_) {
+      std::optional<Session> session = Session::FromGrant(*grant, WallClockMs());
+      if (!session) {
+        std::cerr << "im-client: the server's log-in grant is malformed" << std::endl;
+        exit_code = 1;
+        return;
+      }
+      proto::Request next = std::move(*after_login_);
+      after_login_.reset();
+      session->Prove(&next, WallClockMs());
+      return Start(std::move(next));
+    }
+    std::cout << (logged_in ? std::string(proto::StripLineEnd(proto::ReplyLine(*result.reply)))
+                            : proto::Printable(result.line))
+              << std::endl;
+    exit_code = result.reply == proto::Reply::kOk || (logged_in && !after_login_) ? 0 : 1;
   }
   int exit_code = 1;
+
+ private:
+  uv_loop_t* loop_;
+  const ClientOptions& options_;
+  std::optional<proto::Request> after_login_;  // the ADD/DEL to send once logged in
 };
 
 // One presence datagram and, for GET, the one reply; lives on RunDatagram's stack.
@@ -118,17 +152,27 @@ int RunOneShot(uv_loop_t* loop, const ClientOptions& options) {
     }
     return RunDatagram(loop, options, proto::FormatSet(cmd[1], online, static_cast<uint16_t>(port)), false);
   }
+  std::string error;
+  std::optional<std::string> password = GivenPassword(options, &error);
+  if (!error.empty()) {
+    std::cerr << "im-client: " << error << std::endl;
+    return 2;
+  }
   proto::Request request;
   if (verb == "reg" && cmd.size() == 2) {
-    request = {proto::Verb::kReg, cmd[1], ""};
+    request = {proto::Verb::kReg, cmd[1], "", password.value_or("")};
   } else if ((verb == "add" || verb == "del") && cmd.size() == 3) {
     request = {verb == "add" ? proto::Verb::kAdd : proto::Verb::kDel, cmd[1], cmd[2]};
   } else {
     return Usage("reg ID | add ID BUDDY | del ID BUDDY | get ID | set ID ONLINE|OFFLINE PORT");
   }
-  OneShot shot;
-  AccountRequest::Start(loop, reinterpret_cast<const sockaddr*>(&options.server_addr), options.server,
-                        std::move(request), shot, options.timeout_ms);
+  std::optional<proto::Request> after_login;
+  if (request.verb != proto::Verb::kReg && password) {
+    after_login = std::move(request);
+    request = {proto::Verb::kReg, after_login->user, "", *password};
+  }
+  OneShot shot(loop, options, std::move(after_login));
+  shot.Start(std::move(request));
   uv_run(loop, UV_RUN_DEFAULT);
   return shot.exit_code;
 }
