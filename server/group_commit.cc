@@ -42,6 +42,11 @@ bool GroupCommit::AddPresence(std::string_view user, bool online, std::string_vi
     // The first waiting SET starts the clock; every Flush that takes them stops it.
     if (waiting.empty()) presence_timer_.Start(kPresenceFlushMs);
     it = waiting.emplace(std::string(user), Presence{}).first;
+  } else if (it->second.proven && !proven) {
+    // A stranger's SET must not push out the owner's waiting one: if the account is
+    // protected the store would drop it, and the owner's update would be lost with it.
+    ++stats_.presence_dropped;
+    return false;
   }
   Presence& p = it->second;
   p.online = online;

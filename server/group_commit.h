@@ -70,8 +70,9 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
   void Close();
 
   void AddRequest(uint64_t session_id, StoreRequest request) override;
-  // Queues a presence update; a newer one for the same user replaces it. Returns false
-  // (and counts it) if kMaxPendingPresence users are already waiting.
+  // Queues a presence update; a newer one for the same user replaces it, except that an
+  // unproven one never replaces a proven one. Returns false (and counts it) if dropped,
+  // or if kMaxPendingPresence users are already waiting.
   bool AddPresence(std::string_view user, bool online, std::string_view ip, uint16_t port,
                    int64_t updated_ms, bool proven = false);
   // Records a proven datagram's counter, written behind with the presence.

@@ -4,6 +4,7 @@
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
+#include "auth/keys.h"
 #include "net/fd_limit.h"
 #include "net/log.h"
 #include "net/loop.h"
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
   // Each connection is a descriptor; 64 more for the database, its WAL, sockets, stdio.
   options.max_conns = net::FitConnectionsToFdLimit(options.max_conns, 1, 64, "--max-conns");
   if (!AdoptSystemdSockets(&options)) return 1;
+  if (!auth::Init()) {
+    IM_LOG(kError, "libsodium failed to start");
+    return 1;
+  }
 
   uv_loop_t loop;
   uv_loop_init(&loop);

@@ -1,5 +1,7 @@
 #include "server/options.h"
 
+#include "net/address.h"
+
 #include <cxxopts.hpp>
 #include <filesystem>
 #include <iostream>
@@ -40,10 +42,15 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     ("presence-ttl", "Seconds after which a user without a fresh SET ONLINE is OFFLINE", cxxopts::value<double>()->default_value("30"))
     ("max-users", "Accounts allowed before REG answers 203 (0: no limit)", cxxopts::value<int64_t>()->default_value("0"))
     ("max-conns", "Open TCP connections before accepting pauses", cxxopts::value<int>()->default_value(std::to_string(d.max_conns)))
+    ("max-conns-per-ip", "Open TCP connections from one address (0: no cap)", cxxopts::value<int>()->default_value(std::to_string(d.max_conns_per_ip)))
+    ("trusted", "Addresses exempt from --max-conns-per-ip, comma-separated (the balancers in front)", cxxopts::value<std::vector<std::string>>())
     ("idle-timeout", "Seconds a connection may take to send its request line", cxxopts::value<double>()->default_value("5"))
     ("busy-timeout", "Seconds a write waits for a database locked elsewhere before 500", cxxopts::value<double>()->default_value("5"))
     ("sync", "SQLite: full (default): fsync every commit (survives power loss); normal: survives a crash only", cxxopts::value<std::string>())
     ("cache-mib", "SQLite page cache in MiB (default 16; more keeps more of a large database in memory)", cxxopts::value<std::string>())
+    ("auth", "optional (default): accounts registered with a password are protected, others work as before; required: REG needs a password", cxxopts::value<std::string>()->default_value("optional"))
+    ("password-cost", "Argon2id cost of new password hashes: interactive (default, ~60 ms, 64 MiB), moderate (~20 ms, 19 MiB), minimum (tests only)", cxxopts::value<std::string>()->default_value("interactive"))
+    ("session-ttl", "Hours a log-in's session (its proofs) stays valid", cxxopts::value<double>()->default_value("168"))
     ("q,quiet", "Log warnings and errors only")
     ("h,help", "Show this help")
     ("positional", "", cxxopts::value<std::vector<std::string>>());
@@ -68,9 +75,24 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     out->presence_ttl_ms = SecondsToMs(result["presence-ttl"].as<double>());
     out->store.max_users = result["max-users"].as<int64_t>();
     out->max_conns = result["max-conns"].as<int>();
+    out->max_conns_per_ip = result["max-conns-per-ip"].as<int>();
+    if (result.count("trusted")) out->trusted = result["trusted"].as<std::vector<std::string>>();
+    for (const std::string& ip : out->trusted) {
+      sockaddr_storage addr;
+      if (!net::ParseIp(ip, 0, &addr)) throw std::invalid_argument("--trusted " + ip + ": not a numeric IP address");
+    }
     out->idle_timeout_ms = SecondsToMs(result["idle-timeout"].as<double>());
     out->busy_timeout_ms = SecondsToMs(result["busy-timeout"].as<double>());
     out->quiet = result.count("quiet") > 0;
+    std::string auth = result["auth"].as<std::string>();
+    if (auth != "optional" && auth != "required") throw std::invalid_argument("--auth must be optional or required");
+    out->accounts.auth_required = auth == "required";
+    auto cost = auth::ParsePasswordCost(result["password-cost"].as<std::string>());
+    if (!cost) throw std::invalid_argument("--password-cost must be interactive, moderate or minimum");
+    out->accounts.password_cost = *cost;
+    double ttl_hours = result["session-ttl"].as<double>();
+    if (!(ttl_hours > 0 && ttl_hours <= 24 * 366)) throw std::invalid_argument("--session-ttl must be from 0 to 8784 hours");
+    out->accounts.session_ttl_ms = static_cast<int64_t>(ttl_hours * 3600 * 1000);
 
     if (result.count("positional")) {
       // The project description's form: im-server 5001 1235 data1
@@ -86,6 +108,7 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
       throw std::invalid_argument("ports must be from 0 to 65535");
     if (out->presence_ttl_ms <= 0 || out->idle_timeout_ms <= 0 || out->busy_timeout_ms < 0)
       throw std::invalid_argument("timeouts must be positive");
+    if (out->max_conns_per_ip < 0) throw std::invalid_argument("--max-conns-per-ip must not be negative");
     if (out->max_conns < 1) throw std::invalid_argument("--max-conns must be at least 1");
     if (out->store.max_users < 0) throw std::invalid_argument("--max-users must not be negative");
     if (std::string error; !CheckStoreConfig(out->store, &error)) throw std::invalid_argument(error);

@@ -3,7 +3,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "server/account_service.h"
 #include "server/store_config.h"
 
 namespace im::server {
@@ -14,9 +16,12 @@ struct ServerOptions {
   int udp_port = 1235;             // presence (SET/GET); 0 picks a free port
   StoreConfig store;               // --store / --db and the engine options
   int64_t presence_ttl_ms = 30000; // a SET ONLINE older than this counts as OFFLINE
-  int max_conns = 10000;           // open TCP connections; past it, accepting pauses
+  int max_conns = 10000;           // open TCP connections; past it, the oldest silent one is shed
+  int max_conns_per_ip = 64;       // open TCP connections from one address (0: no cap)
+  std::vector<std::string> trusted;  // addresses exempt from the cap (a balancer in front)
   int64_t idle_timeout_ms = 5000;  // a connection must send its line within this
   int64_t busy_timeout_ms = 5000;  // how long a write may wait for the store; then 500
+  AccountOptions accounts;         // --auth, --password-cost, --session-ttl
   bool quiet = false;              // log warnings and errors only
   // Sockets handed over by systemd socket activation (LISTEN_FDS); -1: bind our own.
   int inherited_tcp_fd = -1;

@@ -7,6 +7,7 @@
 #include "net/address.h"
 #include "net/log.h"
 #include "net/tcp_stream.h"
+#include "auth/keys.h"
 
 namespace im::server {
 namespace {
@@ -16,18 +17,49 @@ constexpr uint64_t kStatsIntervalMs = 60000;
 
 }  // namespace
 
+// Start-up: the shared secret every server on the store derives its keys from.
+class Server::SecretLoad final : public SecretQuery {
+ public:
+  explicit SecretLoad(Server& server) : server_(server) { candidate = auth::RandomBytes(32); }
+  void OnSecretRead() override { server_.OnSecretLoaded(*this); }
+
+ private:
+  Server& server_;
+};
+
 Server::Server(uv_loop_t* loop, const ServerOptions& options, Store& store)
     : loop_(loop),
       options_(options),
       store_(store),
-      commit_(loop, store, *this, options.busy_timeout_ms),
+      accounts_(loop, store, proofs_, options.accounts, *this),
+      commit_(loop, store, accounts_, options.busy_timeout_ms),
       udp_(loop),
-      presence_(store, commit_, udp_, options.presence_ttl_ms),
+      presence_(store, commit_, udp_, proofs_, options.presence_ttl_ms),
       listener_(loop, *this),
+      sessions_(static_cast<size_t>(options.max_conns_per_ip)),
       sweep_(loop, this, [](void* self) { static_cast<Server*>(self)->OnSweep(); }),
-      stop_(loop, *this, kShutdownBudgetMs, 5) {}
+      stop_(loop, *this, kShutdownBudgetMs, 5) {
+  accounts_.SetCommit(&commit_);
+}
+
+Server::~Server() = default;
+
+void Server::OnSecretLoaded(const SecretQuery& query) {
+  if (!query.status.ok() || query.secret.size() < 32) {
+    // Accounts without passwords still work; REG with one and proofs answer 500.
+    IM_LOG(kError, "store: cannot load the shared secret (%s): passwords and proofs are refused",
+           query.status.ok() ? "too short" : query.status.message().c_str());
+  } else {
+    proofs_.SetSecret(query.secret);
+    presence_.SetSecret(query.secret);
+  }
+}
 
 bool Server::Start(std::string* error) {
+  for (const std::string& ip : options_.trusted) {
+    sockaddr_storage trusted;
+    if (net::ParseIp(ip, 0, &trusted)) sessions_.Trust(reinterpret_cast<sockaddr*>(&trusted));
+  }
   sockaddr_storage addr{};
   if (!net::ParseIp(options_.host, options_.tcp_port, &addr)) {
     *error = "--host " + options_.host + ": not a numeric IPv4 or IPv6 address";
@@ -41,6 +73,8 @@ bool Server::Start(std::string* error) {
     return false;
   }
   commit_.Start();
+  secret_load_ = std::make_unique<SecretLoad>(*this);
+  store_.ReadSecret(secret_load_.get());  // SQLite answers at once; others before long
   uint64_t sweep_ms = std::clamp<uint64_t>(options_.idle_timeout_ms / 4, 10, 1000);
   sweep_.Start(sweep_ms, sweep_ms);
   stop_.Start();
@@ -60,6 +94,14 @@ bool Server::Start(std::string* error) {
 void Server::OnIncoming() {
   if (stop_.stopping() || closed_) return;
   if (sessions_.size() >= static_cast<size_t>(options_.max_conns)) {
+    // Full: the connection that has waited longest without sending its line makes room
+    // (it is the likeliest to be an attacker's idle slot), so nobody is locked out.
+    if (Session* oldest = sessions_.OldestWaiting()) {
+      ++shed_;
+      oldest->Close();
+    }
+  }
+  if (sessions_.size() >= static_cast<size_t>(options_.max_conns)) {
     // Leave the connection waiting: libuv stops watching the listener until we accept.
     if (!listener_.paused() && paused_++ % 100 == 0) {
       IM_LOG(kWarn, "--max-conns %d reached; accepting paused", options_.max_conns);
@@ -69,9 +111,9 @@ void Server::OnIncoming() {
   }
   net::TcpStream* stream = net::TcpStream::Accept(listener_.stream(), nullptr);
   if (stream == nullptr) return;
-  Session* session = Session::Create(stream, *this, commit_);
+  Session* session = Session::Create(stream, *this, accounts_);
   uint64_t id = sessions_.Add(session, reinterpret_cast<const sockaddr*>(&stream->peer()), uv_now(loop_));
-  if (id == 0) return session->Close();
+  if (id == 0) return session->SendReply(proto::Reply::kTryLater);  // its address is at the cap
   ++accepted_;
   session->Begin(id);
 }
@@ -83,9 +125,9 @@ void Server::OnSessionClosing(Session* session) {
   if (!stop_.stopping() && !closed_) listener_.Resume();  // takes the connection left waiting, if any
 }
 
-void Server::OnCommitted(uint64_t session_id, proto::Reply reply) {
+void Server::OnAnswer(uint64_t session_id, proto::Reply reply, std::string_view line) {
   // Not found: the client left; the change stands anyway.
-  if (Session* session = sessions_.Find(session_id)) session->SendReply(reply);
+  if (Session* session = sessions_.Find(session_id)) session->SendReply(reply, line);
 }
 
 void Server::OnSweep() {
@@ -111,11 +153,11 @@ void Server::LogStats(const char* when) {
   const auto& u = udp_.stats();
   auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   IM_LOG(kNotice,
-         "%s: connections %llu accepted, %zu open, %llu idle-closed, %llu refused per address; "
+         "%s: connections %llu accepted, %zu open, %llu idle-closed, %llu shed, %llu refused per address; "
          "commits %llu, requests %llu, failed %llu; udp SET %llu received, %llu queued, %llu written "
          "(dropped %llu, overflow %llu), GET %llu (unknown %llu, errors %llu, shed %llu), malformed %llu, "
          "truncated %llu, replies dropped %llu; log lines dropped %llu; store: %s",
-         when, n(accepted_), sessions_.size(), n(idle_closed_), n(sessions_.refused()), n(c.commits), n(c.requests),
+         when, n(accepted_), sessions_.size(), n(idle_closed_), n(shed_), n(sessions_.refused()), n(c.commits), n(c.requests),
          n(c.failed_requests), n(p.sets), n(c.presence_queued), n(c.presence_written), n(c.presence_dropped),
          n(c.presence_overflow), n(p.gets), n(p.unknown_users), n(p.store_errors), n(p.gets_shed), n(p.malformed),
          n(u.truncated), n(u.send_dropped), n(net::LogLinesDropped()), store_.Stats().c_str());
@@ -133,7 +175,7 @@ void Server::OnStopRequested(int signum) {
   commit_.FlushBefore(stop_.deadline_ms() - 100);
 }
 
-bool Server::Drained() { return commit_.idle() && sessions_.empty(); }
+bool Server::Drained() { return commit_.idle() && accounts_.idle() && sessions_.empty(); }
 
 void Server::OnStopNow() { Close(); }
 
@@ -143,6 +185,7 @@ void Server::Close() {
   if (stop_.stopping()) LogStats("exit");
   listener_.Close();
   udp_.Close();
+  accounts_.Close();
   commit_.Close();
   store_.Close();
   sweep_.Stop();

@@ -1,24 +1,30 @@
 // The server: the TCP listener and its sessions, the UDP presence socket, the group
 // commit, the idle sweep and the signal handlers, all on one loop.
 //
-// Accepting pauses at --max-conns by leaving the connection waiting in libuv (see
-// net/listener.h), so a full server neither spins nor drops anyone. Loop thread only;
+// At --max-conns the oldest connection that has not sent its line yet is shed to make
+// room; only when every connection is busy with a request does accepting pause, leaving
+// the newcomer waiting in libuv (see net/listener.h), so a full server neither spins nor
+// drops a request in progress. One address holds at most --max-conns-per-ip connections
+// (--trusted addresses, the balancers in front, are exempt). Loop thread only;
 // must outlive uv_run.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "net/connection_table.h"
 #include "net/graceful_stop.h"
 #include "net/listener.h"
 #include "net/timer.h"
+#include "server/account_service.h"
 #include "server/group_commit.h"
 #include "server/options.h"
 #include "server/presence_service.h"
 #include "server/presence_udp.h"
+#include "server/proofs.h"
 #include "server/session.h"
 #include "server/store.h"
 
@@ -26,10 +32,11 @@ namespace im::server {
 
 class Server final : private net::Listener::Owner,
                      private Session::Owner,
-                     private GroupCommit::Sink,
+                     private AccountService::Sink,
                      private net::GracefulStop::Owner {
  public:
   Server(uv_loop_t* loop, const ServerOptions& options, Store& store);
+  ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
@@ -45,19 +52,23 @@ class Server final : private net::Listener::Owner,
   // Session::Owner
   void OnSessionActive(Session* session) override;
   void OnSessionClosing(Session* session) override;
-  // GroupCommit::Sink
-  void OnCommitted(uint64_t session_id, proto::Reply reply) override;
+  // AccountService::Sink
+  void OnAnswer(uint64_t session_id, proto::Reply reply, std::string_view line) override;
   // net::GracefulStop::Owner
   void OnStopRequested(int signum) override;
   bool Drained() override;
   void OnStopNow() override;
 
+  class SecretLoad;
+  void OnSecretLoaded(const SecretQuery& query);
   void OnSweep();
   void LogStats(const char* when);
 
   uv_loop_t* loop_;
   ServerOptions options_;
   Store& store_;
+  Proofs proofs_;            // the shared secret, once loaded
+  AccountService accounts_;  // passwords and proofs before the commit
   GroupCommit commit_;
   PresenceUdp udp_;
   PresenceService presence_;
@@ -65,9 +76,10 @@ class Server final : private net::Listener::Owner,
   net::ConnectionTable<Session> sessions_;
   net::Timer sweep_;  // closes sessions that sent no line within --idle-timeout; stats
   net::GracefulStop stop_;
+  std::unique_ptr<SecretLoad> secret_load_;
   bool closed_ = false;
   uint64_t last_stats_ms_ = 0;
-  uint64_t accepted_ = 0, idle_closed_ = 0, paused_ = 0;
+  uint64_t accepted_ = 0, idle_closed_ = 0, paused_ = 0, shed_ = 0;
 };
 
 }  // namespace im::server

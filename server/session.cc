@@ -3,14 +3,14 @@
 #include "net/address.h"
 #include "net/log.h"
 #include "proto/text.h"
-#include "server/group_commit.h"
+#include "server/account_service.h"
 
 namespace im::server {
 
-Session::Session(Owner& owner, RequestQueue& queue)
+Session::Session(Owner& owner, AccountRequests& queue)
     : owner_(owner), queue_(queue), lines_(proto::kMaxLineBytes, *this) {}
 
-Session* Session::Create(net::Stream* stream, Owner& owner, RequestQueue& queue) {
+Session* Session::Create(net::Stream* stream, Owner& owner, AccountRequests& queue) {
   auto* session = new Session(owner, queue);
   session->lines_.Attach(stream);
   return session;
@@ -53,19 +53,20 @@ void Session::OnRequestLine(std::string_view line) {
   verb_ = request.verb;
   if (net::LogEnabled(net::LogLevel::kInfo)) user_ = request.user;
   state_ = State::kWaitingStore;
-  queue_.AddRequest(id_, std::move(request));
+  queue_.Submit(id_, std::move(request), reinterpret_cast<const sockaddr*>(&lines_.stream()->peer()));
 }
 
-void Session::SendReply(proto::Reply reply) {
+void Session::SendReply(proto::Reply reply, std::string_view line) {
   if (state_ == State::kClosing || state_ == State::kReplying) return;
   state_ = State::kReplying;
-  std::string_view line = proto::ReplyLine(reply);
+  std::string_view logged = proto::ReplyLine(reply);
+  if (line.empty()) line = logged;
   if (net::LogEnabled(net::LogLevel::kInfo)) {
     // The verb and the user only: other arguments (a password, a proof) are never logged.
     std::string what = parsed_ ? std::string(proto::VerbName(verb_)) + (user_.empty() ? "" : " " + proto::Printable(user_))
                                : "(unparsed)";
     IM_LOG(kInfo, "tcp %s %s -> %.*s", net::FormatAddress(lines_.stream()->peer()).c_str(), what.c_str(),
-           static_cast<int>(line.size() - 1), line.data());
+           static_cast<int>(logged.size() - 1), logged.data());
   }
   // The reply is a few bytes on a fresh socket: it nearly always goes out at once.
   if (lines_.Write(line) != 0) return Close();  // the client is gone

@@ -17,7 +17,7 @@
 
 namespace im::server {
 
-class RequestQueue;
+class AccountRequests;
 
 class Session final : private net::LineStream::Handler {
  public:
@@ -31,13 +31,14 @@ class Session final : private net::LineStream::Handler {
   };
 
   // Takes the accepted stream; Begin starts reading its request line (or Close drops it).
-  static Session* Create(net::Stream* stream, Owner& owner, RequestQueue& queue);
+  static Session* Create(net::Stream* stream, Owner& owner, AccountRequests& queue);
   void Begin(uint64_t id);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Writes the reply line, then closes. Only the first reply counts.
-  void SendReply(proto::Reply reply);
+  // Writes the reply line (`line`, or the reply's own line if empty), then closes. Only
+  // the first reply counts. Only `reply` is logged: a line may carry a session key.
+  void SendReply(proto::Reply reply, std::string_view line = {});
   void Close() noexcept;
   uint64_t id() const { return id_; }
 
@@ -49,7 +50,7 @@ class Session final : private net::LineStream::Handler {
     kClosing,       // the stream is closing; OnLinesClosed deletes
   };
 
-  Session(Owner& owner, RequestQueue& queue);
+  Session(Owner& owner, AccountRequests& queue);
   ~Session() = default;  // only OnLinesClosed deletes
   void OnRequestLine(std::string_view line);
 
@@ -63,7 +64,7 @@ class Session final : private net::LineStream::Handler {
 
   uint64_t id_ = 0;
   Owner& owner_;
-  RequestQueue& queue_;
+  AccountRequests& queue_;
   State state_ = State::kReading;
   net::LineStream lines_;
   proto::Verb verb_ = proto::Verb::kReg;  // for the log line written with the reply

@@ -1,8 +1,11 @@
 #include "server/sqlite_store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "net/log.h"
 
@@ -136,8 +139,24 @@ SqliteStore::SqliteStore(uv_loop_t* loop, const Options& options)
     : loop_(loop),
       options_(options),
       end_reads_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->EndReads(); }),
-      retry_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->TryWrite(); }) {
+      retry_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->TryWrite(); }),
+      watch_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->WatchFile(); }) {
   end_reads_.Start();
+}
+
+void SqliteStore::WatchFile() {
+  if (!file_lost_.empty()) return;
+  struct stat st;
+  // A stat of a local path: microseconds, like the file I/O SQLite does on the loop anyway.
+  if (stat(options_.path.c_str(), &st) != 0) {
+    file_lost_ = "database file " + options_.path + " was deleted (" + strerror(errno) + ")";
+  } else if (st.st_dev != file_dev_ || st.st_ino != file_ino_) {
+    file_lost_ = "database file " + options_.path + " was replaced by another file";
+  } else {
+    return;
+  }
+  IM_LOG(kError, "%s: refusing every write from now on; restart the server on the right file", file_lost_.c_str());
+  watch_.Stop();
 }
 
 bool SqliteStore::OpenDatabase(std::string* error) {
@@ -174,6 +193,15 @@ bool SqliteStore::OpenDatabase(std::string* error) {
   }
   // From here on the loop never waits inside SQLite: a lock held elsewhere is kBusy.
   sqlite3_busy_timeout(db_, 0);
+  struct stat st;
+  if (stat(options_.path.c_str(), &st) != 0) {
+    *error = "stat " + options_.path + ": " + strerror(errno);
+    return false;
+  }
+  file_dev_ = st.st_dev;
+  file_ino_ = st.st_ino;
+  watch_.Start(kWatchMs, kWatchMs);
+  watch_.Unref();  // never what keeps the loop alive
   return Prepare(error);
 }
 
@@ -193,6 +221,7 @@ void SqliteStore::Close() {
   if (closed_) return;
   closed_ = true;
   retry_.Stop();
+  watch_.Stop();
   end_reads_.Stop();
   if (db_ != nullptr) EndReads();
   if (batch_ != nullptr) FinishWrite(StoreStatus::Error("shutting down"));
@@ -287,6 +316,7 @@ void SqliteStore::Write(WriteBatch* batch, WriteSink& sink) {
 
 void SqliteStore::TryWrite() {
   if (batch_ == nullptr) return;
+  if (!file_lost_.empty()) return FinishWrite(StoreStatus::Error(file_lost_));
   Status s = ApplyBatch(*batch_);
   if (s == Status::kOk) return FinishWrite(StoreStatus::Ok());
   if (s == Status::kError) return FinishWrite(StoreStatus::Error(last_error_));
@@ -664,14 +694,18 @@ void SqliteStore::ReadSecret(SecretQuery* query) {
   if (s == Status::kOk) {
     EndReads();
     ResetOnExit reset(insert_secret_);
-    BindText(insert_secret_, 1, query->candidate);
+    // Raw random bytes: a blob, never text (it may hold a NUL).
+    sqlite3_bind_blob(insert_secret_, 1, query->candidate.data(), static_cast<int>(query->candidate.size()),
+                      SQLITE_TRANSIENT);
     s = Check(sqlite3_step(insert_secret_), "store secret");
   }
   if (s == Status::kOk) {
     ResetOnExit reset(read_secret_);
     int rc = sqlite3_step(read_secret_);
-    const unsigned char* value = rc == SQLITE_ROW ? sqlite3_column_text(read_secret_, 0) : nullptr;
-    query->secret.assign(value ? reinterpret_cast<const char*>(value) : "");
+    const void* value = rc == SQLITE_ROW ? sqlite3_column_blob(read_secret_, 0) : nullptr;
+    int bytes = value != nullptr ? sqlite3_column_bytes(read_secret_, 0) : 0;
+    query->secret.clear();
+    if (bytes > 0) query->secret.assign(static_cast<const char*>(value), static_cast<size_t>(bytes));
     s = Check(rc, "read secret");
     if (s == Status::kOk && query->secret.empty()) {
       s = Status::kError;

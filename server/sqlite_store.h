@@ -6,7 +6,12 @@
 // another process: SQLite's own answer (sleeping in busy_timeout) would freeze the loop,
 // so the connection has no busy timeout, and a timer retries the batch with a short
 // backoff (1, 2, 4, 8, 16 ms ...) until its deadline (docs/DESIGN.md). The GETs of one
-// loop iteration share one read transaction, ended by a check handle. Loop thread only.
+// loop iteration share one read transaction, ended by a check handle.
+//
+// Every kWatchMs the path is checked to still name the file that was opened (device and
+// inode): a database deleted or replaced under a running server would otherwise take
+// its writes into an orphaned file while other servers use a new one. Once the file is
+// lost, every write fails with a clear error (500) and the log says why. Loop thread only.
 #pragma once
 
 #include <uv.h>
@@ -46,6 +51,7 @@ class SqliteStore final : public Store {
   // one place that waits for a lock held by another process (up to 5 s).
   static std::unique_ptr<SqliteStore> Open(uv_loop_t* loop, const Options& options, std::string* error);
   ~SqliteStore() override;
+  static constexpr uint64_t kWatchMs = 2000;
 
   void Write(WriteBatch* batch, WriteSink& sink) override;
   void ReadBuddies(BuddyQuery* query) override;
@@ -83,12 +89,16 @@ class SqliteStore final : public Store {
   Status DelBuddy(std::string_view user, std::string_view buddy, bool user_exists, proto::Reply* reply);
   Status PutPresence(std::string_view user, const Presence& presence, int64_t now_ms, bool* written);
   void RestoreFullSync();
+  void WatchFile();
 
   uv_loop_t* loop_;
   Options options_;
   sqlite3* db_ = nullptr;
   net::Check end_reads_;       // ends the iteration's read transaction after its GETs
   net::Timer retry_;           // backoff while the database is locked elsewhere
+  net::Timer watch_;           // is the path still our file?
+  uint64_t file_dev_ = 0, file_ino_ = 0;
+  std::string file_lost_;      // why writes are refused; empty while the file is ours
   bool closed_ = false;
   bool in_transaction_ = false;
   bool relaxed_sync_ = false;  // synchronous lowered for the open presence-only batch

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -83,6 +84,33 @@ TEST_F(ServerTest, TwoServersShareOneDatabase) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(reply, "bob 100 ONLINE 127.0.0.1 4321\n") << "B did not see A's SET within 1 s";
+}
+
+TEST_F(ServerTest, ADeletedDatabaseFileStopsWritesWithAClearError) {
+  Start();
+  ASSERT_EQ(Request("REG alice"), "200 OK");
+  // As an operator cleaning up would: the file and its WAL and index.
+  for (const char* suffix : {"", "-wal", "-shm"}) unlink((db() + suffix).c_str());
+  // Within the watch interval (2 s) the server notices; until then it may still answer 200.
+  std::string reply;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  for (int i = 0; Clock::now() < deadline; ++i) {
+    reply = Request("REG user" + std::to_string(i));
+    if (reply == "500 SERVER ERROR") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(reply, "500 SERVER ERROR");
+  EXPECT_EQ(Request("REG latecomer"), "500 SERVER ERROR") << "and stays refused";
+  // A second server on the same path makes a new file; the first one must not write into
+  // its orphan meanwhile, nor into the new one unseen.
+  ServerHandle b = StartServer(db(), dir_.File("b.log"));
+  ASSERT_GT(b.tcp_port, 0);
+  EXPECT_EQ(TcpRequest(b.tcp_port, "REG alice"), "200 OK") << "a new, empty database";
+  EXPECT_EQ(Request("REG bob"), "500 SERVER ERROR");
+  std::string log;
+  std::ifstream in(this->log());
+  for (std::string line; std::getline(in, line);) log += line + "\n";
+  EXPECT_NE(log.find("was deleted"), std::string::npos) << log;
 }
 
 TEST_F(ServerTest, ConcurrentWritersOnTwoServersLoseNothing) {

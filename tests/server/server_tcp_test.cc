@@ -104,24 +104,70 @@ TEST_F(ServerTest, SilentClientIsClosedAfterIdleTimeout) {
   EXPECT_LT(waited, std::chrono::milliseconds(2000));
 }
 
-TEST_F(ServerTest, MaxConnsPausesAcceptingInsteadOfRefusing) {
-  Start({"--max-conns", "20", "--idle-timeout", "0.5"});
+TEST_F(ServerTest, AFullServerShedsTheOldestSilentConnection) {
+  // An attacker's 40 silent connections, from another address, and a long idle timeout:
+  // only shedding can make room.
+  Start({"--max-conns", "20", "--idle-timeout", "30"});
   std::vector<int> idle;
   for (int i = 0; i < 40; ++i) {
-    int fd = ConnectTcp(server_.tcp_port);  // the kernel backlog takes the extra 20
+    int fd = ConnectTcp(server_.tcp_port, "127.0.0.1", "127.0.0.2");
     ASSERT_GE(fd, 0);
     idle.push_back(fd);
   }
-  // A real client behind 40 idle ones is served once the idle ones time out.
   auto start = Clock::now();
   EXPECT_EQ(TcpRequest(server_.tcp_port, "REG patient", 5000), "200 OK");
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  int closed = 0;
+  for (int fd : idle) {
+    std::string got;
+    if (ReadUntilClosed(fd, &got, 50)) ++closed;
+    close(fd);
+  }
+  EXPECT_GE(closed, 1) << "the oldest silent ones were closed to make room";
+}
+
+TEST_F(ServerTest, OneAddressHoldsAtMostItsShareOfSlots) {
+  Start({"--max-conns-per-ip", "10", "--idle-timeout", "30"});
+  std::vector<int> idle;
+  for (int i = 0; i < 10; ++i) {
+    int fd = ConnectTcp(server_.tcp_port, "127.0.0.1", "127.0.0.2");
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  std::string refused;
+  int extra = ConnectTcp(server_.tcp_port, "127.0.0.1", "127.0.0.2");
+  ASSERT_GE(extra, 0);
+  EXPECT_TRUE(ReadUntilClosed(extra, &refused, 2000));
+  close(extra);
+  EXPECT_EQ(refused, "429 TRY LATER\n");
+  EXPECT_EQ(TcpRequest(server_.tcp_port, "REG neighbour"), "200 OK") << "other addresses are not affected";
   for (int fd : idle) close(fd);
-  EXPECT_TRUE(server_.process->WaitForLog("--max-conns 20 reached", 1000));
+}
+
+TEST_F(ServerTest, FortyAtOnceFromOneAddressAreAllServedByDefault) {
+  Start();
+  std::vector<int> fds;
+  for (int i = 0; i < 40; ++i) {
+    int fd = ConnectTcp(server_.tcp_port);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  for (size_t i = 0; i < fds.size(); ++i) {
+    std::string line = "REG user" + std::to_string(i) + "\n";
+    ASSERT_EQ(send(fds[i], line.data(), line.size(), 0), static_cast<ssize_t>(line.size()));
+  }
+  int ok = 0;
+  for (int fd : fds) {
+    std::string reply;
+    ReadUntilClosed(fd, &reply, 5000);
+    ok += reply == "200 OK\n";
+    close(fd);
+  }
+  EXPECT_EQ(ok, 40);
 }
 
 TEST_F(ServerTest, ManyConcurrentClientsAllAnswered) {
-  Start();
+  Start({"--trusted", "127.0.0.1"});  // as from a balancer: no per-address cap
   constexpr int kClients = 300;
   std::vector<int> fds;
   for (int i = 0; i < kClients; ++i) {

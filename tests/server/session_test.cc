@@ -6,17 +6,17 @@
 
 #include <vector>
 
-#include "server/group_commit.h"
+#include "server/account_service.h"
 #include "tests/support/fake_stream.h"
 
 namespace im::server {
 namespace {
 
-class Queue : public RequestQueue {
+class Queue : public AccountRequests {
  public:
-  void AddRequest(uint64_t session_id, server::StoreRequest request) override {
+  void Submit(uint64_t session_id, proto::Request request, const sockaddr*) override {
     ids.push_back(session_id);
-    requests.push_back(std::move(request.request));
+    requests.push_back(std::move(request));
   }
   std::vector<uint64_t> ids;
   std::vector<proto::Request> requests;

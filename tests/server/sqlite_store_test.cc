@@ -432,12 +432,13 @@ TEST_F(SqliteStoreTest, TheSharedSecretIsTheFirstServersCandidate) {
   auto a = Open();
   auto b = Open();
   Secret first, second;
-  first.candidate = "candidate-one";
+  // Random bytes hold NULs: the secret is stored as bytes, not as text.
+  first.candidate = std::string("candidate\0one", 13);
   second.candidate = "candidate-two";
   a->ReadSecret(&first);
   b->ReadSecret(&second);
-  EXPECT_EQ(first.secret, "candidate-one");
-  EXPECT_EQ(second.secret, "candidate-one");
+  EXPECT_EQ(first.secret, std::string("candidate\0one", 13));
+  EXPECT_EQ(second.secret, std::string("candidate\0one", 13));
 }
 
 TEST_F(SqliteStoreTest, AVersion1FileIsMigratedWithEveryAccountUnprotected) {

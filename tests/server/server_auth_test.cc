@@ -1,0 +1,210 @@
+// Protected accounts against a real im-server, tried as an attacker would: passwords,
+// sessions and proofs on the TCP port; forged, replayed and moved datagrams, strangers'
+// SETs and reflection on the UDP port. Raw sockets on loopback; 127.0.0.2 is "another host".
+#include <sqlite3.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "auth/keys.h"
+#include "proto/presence.h"
+#include "proto/request.h"
+#include "tests/server/server_fixture.h"
+
+namespace im::test {
+namespace {
+
+constexpr char kPassword[] = "correct horse";  // has a space: invalid on purpose
+constexpr char kGood[] = "correct-horse-battery";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class AuthTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(auth::Init());
+    Start({"--password-cost", "minimum"});
+  }
+  // REG with a password; the grant if the reply carried one.
+  std::optional<proto::SessionGrant> LogIn(const std::string& user, const std::string& password,
+                                           std::string* reply_out = nullptr) {
+    std::string reply = Request("REG " + user + " " + password);
+    if (reply_out) *reply_out = reply;
+    return proto::ParseGrant(reply);
+  }
+  static std::string Key(const proto::SessionGrant& grant) { return *auth::DecodeBase64Url(grant.key); }
+  // An ADD/DEL line proven with the grant.
+  static std::string Proven(proto::Verb verb, const std::string& user, const std::string& buddy,
+                            const proto::SessionGrant& grant, uint64_t counter, int64_t skew_ms = 0) {
+    proto::Request r{verb, user, buddy};
+    r.proof = proto::Proof{grant.session, grant.server_now_ms + skew_ms, counter, ""};
+    r.proof.mac = auth::Mac(Key(grant), proto::SignedText(r));
+    std::string line = proto::FormatRequest(r);
+    line.pop_back();
+    return line;
+  }
+  static std::string SignedDatagram(const std::string& unsigned_datagram, const proto::SessionGrant& grant,
+                                    uint64_t counter) {
+    proto::Proof proof{grant.session, grant.server_now_ms, counter, ""};
+    std::string text = proto::DatagramSignedText(unsigned_datagram, proof);
+    return proto::SignedDatagram(text, auth::Mac(Key(grant), text));
+  }
+  // The cookie for `udp`'s address: a bare proof-less GET of a user with no buddies is
+  // answered directly, so ask with a proof and no cookie, which always gets one.
+  std::string CookieFor(const UdpClient& udp, const proto::SessionGrant& grant, const std::string& user) {
+    auto reply = udp.Ask(server_.udp_port, SignedDatagram(proto::FormatGet(user), grant, 1));
+    if (!reply) return "";
+    auto parsed = proto::ParseGetReply(*reply);
+    return parsed.kind == proto::GetReply::Kind::kCookie ? parsed.cookie : "";
+  }
+};
+
+TEST_F(AuthTest, RegisterLogInAndEveryWayToGetItWrong) {
+  std::string reply;
+  auto created = LogIn("alice", kGood, &reply);
+  ASSERT_TRUE(created) << reply;
+  EXPECT_TRUE(reply.starts_with("200 OK ")) << reply;
+  auto again = LogIn("alice", kGood, &reply);
+  ASSERT_TRUE(again) << reply;
+  EXPECT_TRUE(reply.starts_with("210 LOGGED IN ")) << reply;
+  EXPECT_NE(again->session, created->session) << "every log-in is a new session";
+  EXPECT_EQ(Request("REG alice wrong-password"), "204 WRONG PASSWORD");
+  EXPECT_EQ(Request("REG alice"), "205 PASSWORD REQUIRED") << "a bare REG must not look like a log-in";
+  EXPECT_EQ(Request(std::string("REG alice ") + kPassword), "400 BAD REQUEST") << "three words and a space";
+  EXPECT_EQ(Request("REG alice short"), "207 BAD PASSWORD");
+  ASSERT_EQ(Request("REG bob"), "200 OK");
+  EXPECT_EQ(Request(std::string("REG bob ") + kGood), "206 ACCOUNT HAS NO PASSWORD");
+
+  // Only the Argon2id hash is stored; neither the password nor a session key is anywhere.
+  std::string db = ReadFile(this->db()) + ReadFile(this->db() + "-wal");
+  EXPECT_EQ(db.find(kGood), std::string::npos);
+  EXPECT_NE(db.find("$argon2id$"), std::string::npos);
+  EXPECT_EQ(db.find(created->key), std::string::npos);
+  std::string log = ReadFile(this->log());
+  EXPECT_EQ(log.find(kGood), std::string::npos) << log;
+  EXPECT_EQ(log.find(created->key), std::string::npos) << log;
+}
+
+TEST_F(AuthTest, OnlyTheOwnerChangesAProtectedList) {
+  auto alice = LogIn("alice", kGood);
+  ASSERT_TRUE(alice);
+  ASSERT_EQ(Request("REG bob"), "200 OK");
+  ASSERT_EQ(Request("REG carol"), "200 OK");
+  EXPECT_EQ(Request("ADD alice bob"), "401 UNAUTHORIZED") << "a stranger without proof";
+  EXPECT_EQ(Request(Proven(proto::Verb::kAdd, "alice", "bob", *alice, 1)), "200 OK");
+  EXPECT_EQ(Request(Proven(proto::Verb::kAdd, "alice", "carol", *alice, 2)), "200 OK");
+  EXPECT_EQ(Request("DEL alice bob"), "401 UNAUTHORIZED");
+  std::string replayed = Proven(proto::Verb::kDel, "alice", "bob", *alice, 3);
+  EXPECT_EQ(Request(replayed), "200 OK");
+  EXPECT_EQ(Request(Proven(proto::Verb::kAdd, "alice", "bob", *alice, 4)), "200 OK");
+  EXPECT_EQ(Request(replayed), "401 UNAUTHORIZED") << "a replay";
+  std::string forged = Proven(proto::Verb::kDel, "alice", "bob", *alice, 5);
+  forged.replace(forged.find(" bob "), 5, " carol ");  // the MAC was over bob
+  EXPECT_EQ(Request(forged), "401 UNAUTHORIZED");
+  EXPECT_EQ(Request(Proven(proto::Verb::kDel, "alice", "bob", *alice, 6, -120000)), "401 UNAUTHORIZED")
+      << "two minutes old";
+  // A stranger with his own session cannot use it for alice.
+  auto mallory = LogIn("mallory", kGood);
+  ASSERT_TRUE(mallory);
+  std::string borrowed = Proven(proto::Verb::kDel, "alice", "bob", *mallory, 7);
+  EXPECT_EQ(Request(borrowed), "401 UNAUTHORIZED");
+  // What the refused requests did not change: bob and carol are still alice's buddies.
+  EXPECT_EQ(Request(Proven(proto::Verb::kAdd, "alice", "bob", *alice, 8)), "201 ALREADY BUDDY");
+  EXPECT_EQ(Request(Proven(proto::Verb::kAdd, "alice", "carol", *alice, 9)), "201 ALREADY BUDDY");
+}
+
+TEST_F(AuthTest, WrongPasswordsAreThrottledWithoutHashing) {
+  std::string first;
+  ASSERT_TRUE(LogIn("alice", kGood, &first)) << first << "\n" << ReadFile(log());
+  int wrong = 0, later = 0;
+  for (int i = 0; i < 8; ++i) {
+    std::string reply = Request("REG alice guess-number-" + std::to_string(i));
+    wrong += reply == "204 WRONG PASSWORD";
+    later += reply == "429 TRY LATER";
+  }
+  EXPECT_EQ(wrong, 5) << "five a minute per account";
+  EXPECT_EQ(later, 3);
+  std::string reply;
+  LogIn("alice", kGood, &reply);
+  EXPECT_EQ(reply, "429 TRY LATER") << "even the right password waits: the guesser cannot tell";
+}
+
+TEST_F(AuthTest, RequiredAuthRefusesBareRegistration) {
+  Start({"--password-cost", "minimum", "--auth", "required"});
+  EXPECT_EQ(Request("REG carol"), "205 PASSWORD REQUIRED");
+  std::string reply;
+  EXPECT_TRUE(LogIn("carol", kGood, &reply)) << reply << "\n" << ReadFile(log());
+}
+
+TEST_F(AuthTest, AStrangersSetDoesNotMoveAProtectedUser) {
+  auto alice = LogIn("alice", kGood);
+  auto bob = LogIn("bob", kGood);
+  ASSERT_TRUE(alice && bob);
+  ASSERT_EQ(Request(Proven(proto::Verb::kAdd, "alice", "bob", *alice, 1)), "200 OK");
+
+  UdpClient bob_udp("127.0.0.1"), stranger("127.0.0.2"), alice_udp("127.0.0.1");
+  std::string bob_cookie = CookieFor(bob_udp, *bob, "bob");
+  ASSERT_EQ(bob_cookie.size(), proto::kCookieChars);
+  bob_udp.Send(server_.udp_port, SignedDatagram(proto::FormatSet("bob", true, 7000, bob_cookie), *bob, 2));
+  // The stranger: a bare SET, and bob's own datagram replayed from his address.
+  stranger.Send(server_.udp_port, "SET bob ONLINE 6666");
+  stranger.Send(server_.udp_port, SignedDatagram(proto::FormatSet("bob", true, 6666, bob_cookie), *bob, 3));
+
+  std::string alice_cookie = CookieFor(alice_udp, *alice, "alice");
+  std::string want = "bob 100 ONLINE 127.0.0.1 7000\n";
+  std::string last;
+  for (uint64_t counter = 2; counter < 40 && last != want; ++counter) {
+    last = alice_udp.Ask(server_.udp_port, SignedDatagram(proto::FormatGet("alice", alice_cookie), *alice, counter))
+               .value_or("(none)");
+    if (last != want) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(last, want);
+  // Unproven, the list hides protected buddies; a protected user's own list needs proof.
+  while (stranger.Receive(200)) {  // the COOKIE his replay from the wrong address got
+  }
+  EXPECT_EQ(stranger.Ask(server_.udp_port, "GET alice").value_or("(none)"), "401 UNAUTHORIZED\n");
+  ASSERT_EQ(Request("REG carol"), "200 OK");
+  ASSERT_EQ(Request("ADD carol bob"), "200 OK");
+  EXPECT_EQ(stranger.Ask(server_.udp_port, "GET carol").value_or("(none)"), "bob 101 OFFLINE unknown 0\n");
+}
+
+TEST_F(AuthTest, NothingReflectsMoreThanThreeTimesItsSize) {
+  ASSERT_EQ(Request("REG carol"), "200 OK");
+  for (int i = 0; i < 60; ++i) {
+    std::string id = "buddy" + std::to_string(i);
+    ASSERT_EQ(Request("REG " + id), "200 OK");
+    ASSERT_EQ(Request("ADD carol " + id), "200 OK");
+  }
+  UdpClient victim("127.0.0.2");
+  auto reply = victim.Ask(server_.udp_port, "GET carol");
+  ASSERT_TRUE(reply);
+  EXPECT_LE(reply->size(), 256u) << "a 9-byte GET of a 60-line list";
+  auto cookie = proto::ParseGetReply(*reply);
+  ASSERT_EQ(cookie.kind, proto::GetReply::Kind::kCookie);
+  auto full = victim.Ask(server_.udp_port, proto::FormatGet("carol", cookie.cookie));
+  ASSERT_TRUE(full);
+  EXPECT_EQ(proto::ParseGetReply(*full).buddies.size(), 60u) << "the round trip gets the list";
+  // The same cookie from another address buys nothing.
+  UdpClient other("127.0.0.1");
+  auto moved = other.Ask(server_.udp_port, proto::FormatGet("carol", cookie.cookie));
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(proto::ParseGetReply(*moved).kind, proto::GetReply::Kind::kCookie);
+
+  // A flood of bare GETs at one "victim" address is answered only up to the rate limit.
+  int answered = 0;
+  UdpClient flood("127.0.0.3");
+  for (int i = 0; i < 200; ++i) flood.Send(server_.udp_port, "GET buddy1");
+  while (flood.Receive(300)) ++answered;
+  EXPECT_LE(answered, 60) << "burst 40, then 20 a second";
+  EXPECT_GE(answered, 1);
+}
+
+}  // namespace
+}  // namespace im::test
