@@ -17,7 +17,7 @@ struct ServerOptions {
   StoreConfig store;               // --store / --db and the engine options
   int64_t presence_ttl_ms = 30000; // a SET ONLINE older than this counts as OFFLINE
   int max_conns = 10000;           // open TCP connections; past it, the oldest silent one is shed
-  int max_conns_per_ip = 64;       // open TCP connections from one address (0: no cap)
+  int max_conns_per_ip = 256;      // open TCP connections from one address (0: no cap)
   std::vector<std::string> trusted;  // addresses exempt from the cap (a balancer in front)
   int64_t idle_timeout_ms = 5000;  // a connection must send its line within this
   int64_t busy_timeout_ms = 5000;  // how long a write may wait for the store; then 500

@@ -116,7 +116,8 @@ TEST_F(FaultTest, FiveThousandIdleConnectionsAndASlowlorisDoNotStopService) {
   Start({"--idle-timeout", "2", "--quiet"});
   std::vector<int> idle;
   for (int i = 0; i < 5000; ++i) {
-    int fd = ConnectTcp(server_.tcp_port);
+    // A botnet's worth of addresses, each under the per-address cap.
+    int fd = ConnectTcp(server_.tcp_port, "127.0.0.1", "127.0.1." + std::to_string(i / 200 + 1));
     if (fd < 0) break;
     idle.push_back(fd);
   }

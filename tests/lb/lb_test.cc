@@ -19,6 +19,10 @@
 namespace im::test {
 namespace {
 
+// Backends behind a balancer trust its address (here every test connection's), as a
+// deployment would: the per-address cap is for clients, not for the balancer.
+const std::vector<std::string> kBackendArgs = {"--trusted", "127.0.0.1"};
+
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -50,8 +54,8 @@ int ListenLoopback(int backlog, int* port) {
 class LbTest : public ::testing::Test {
  protected:
   void StartBackends() {
-    a_ = StartServer(dir_.File("im.db"), dir_.File("a.log"));
-    b_ = StartServer(dir_.File("im.db"), dir_.File("b.log"));
+    a_ = StartServer(dir_.File("im.db"), dir_.File("a.log"), kBackendArgs);
+    b_ = StartServer(dir_.File("im.db"), dir_.File("b.log"), kBackendArgs);
     ASSERT_GT(a_.tcp_port, 0);
     ASSERT_GT(b_.tcp_port, 0);
   }
@@ -103,7 +107,7 @@ TEST_F(LbTest, AlternatesBetweenBackendsAndRepliesAsADirectRequestWould) {
 }
 
 TEST_F(LbTest, ListensOnIpv6AndForwardsToIpv6Backends) {
-  a_ = StartServer(dir_.File("im.db"), dir_.File("a.log"), {"--host", "::1"});
+  a_ = StartServer(dir_.File("im.db"), dir_.File("a.log"), {"--host", "::1", "--trusted", "::1"});
   ASSERT_GT(a_.tcp_port, 0);
   EXPECT_NE(a_.process->Log().find("listening tcp [::1]:"), std::string::npos) << a_.process->Log();
   lb_ = Process::Start({BinaryPath("IM_LB"), "--listen", "[::1]:0", "--backend", "[::1]:" + std::to_string(a_.tcp_port)},
@@ -129,7 +133,7 @@ TEST_F(LbTest, Kill9OfABackendFailsNoRequestAndItRejoinsWithinTwoSeconds) {
   EXPECT_TRUE(lb_->WaitForLog("Backend #1 \\([^)]*\\) is DOWN", 1000));
 
   auto restarted = Clock::now();
-  b_ = StartServer(dir_.File("im.db"), dir_.File("b2.log"), {}, b_port);
+  b_ = StartServer(dir_.File("im.db"), dir_.File("b2.log"), kBackendArgs, b_port);
   ASSERT_EQ(b_.tcp_port, b_port);
   ASSERT_TRUE(lb_->WaitForLog("Backend #1 \\([^)]*\\) is UP again", 2000)) << lb_->Log();
   EXPECT_LT(Clock::now() - restarted, 2s);
@@ -147,7 +151,7 @@ TEST_F(LbTest, AllBackendsDownGives503UntilTheyComeBack) {
   b_.process->Wait(5000);
   EXPECT_EQ(Via("REG x"), "503 NO BACKEND AVAILABLE");
   EXPECT_EQ(Via("REG x"), "503 NO BACKEND AVAILABLE");
-  a_ = StartServer(dir_.File("im.db"), dir_.File("a2.log"), {}, a_port);
+  a_ = StartServer(dir_.File("im.db"), dir_.File("a2.log"), kBackendArgs, a_port);
   ASSERT_TRUE(lb_->WaitForLog("Backend #0 \\([^)]*\\) is UP again", 2000));
   EXPECT_EQ(Via("REG x"), "200 OK");
   EXPECT_EQ(Via("REG x"), "201 ALREADY REGISTERED");
