@@ -105,5 +105,37 @@ TEST_F(ClientAuthTest, APlainLogInToAProtectedAccountAsksForThePassword) {
   EXPECT_EQ(carol->process().Wait(3000), 1);
 }
 
+TEST_F(ClientAuthTest, OneShotGetAndSetOfAProtectedUserLogInAndProveThemselves) {
+  ASSERT_EQ(OneShot({"reg", "alice"}, "alice-password").first, 0);
+  ASSERT_EQ(OneShot({"reg", "bob"}, "bob-password").first, 0);
+  ASSERT_EQ(OneShot({"add", "bob", "alice"}, "bob-password").first, 0);
+  // Without a proof a protected user's SET is dropped and its GET refused.
+  EXPECT_EQ(OneShot({"set", "alice", "ONLINE", "4242"}).first, 0);  // sent; nothing says it was dropped
+  EXPECT_EQ(OneShot({"get", "bob"}, "bob-password"), std::make_pair(0, std::string("alice 101 OFFLINE unknown 0\n")));
+  // Proven (after the cookie round trip), it counts.
+  EXPECT_EQ(OneShot({"set", "alice", "ONLINE", "4242"}, "alice-password").first, 0);
+  std::pair<int, std::string> got;
+  std::string want = "alice 100 ONLINE 127.0.0.1 4242\n";
+  for (int i = 0; i < 20 && got.second != want; ++i) got = OneShot({"get", "bob"}, "bob-password");
+  EXPECT_EQ(got, std::make_pair(0, want));
+  // An unproven GET sees a protected buddy offline, whatever its state.
+  ASSERT_EQ(TcpRequest(server_.tcp_port, "REG carol"), "200 OK");
+  ASSERT_EQ(TcpRequest(server_.tcp_port, "ADD carol alice"), "200 OK");
+  EXPECT_EQ(OneShot({"get", "carol"}), std::make_pair(0, std::string("alice 101 OFFLINE unknown 0\n")));
+}
+
+TEST_F(ClientAuthTest, AOneShotGetOfALongListDoesTheCookieRoundTrip) {
+  ASSERT_EQ(TcpRequest(server_.tcp_port, "REG dave"), "200 OK");
+  std::string want;
+  for (int i = 0; i < 30; ++i) {
+    std::string id = "buddy" + std::to_string(10 + i);
+    ASSERT_EQ(TcpRequest(server_.tcp_port, "REG " + id), "200 OK");
+    ASSERT_EQ(TcpRequest(server_.tcp_port, "ADD dave " + id), "200 OK");
+    want += id + " 101 OFFLINE unknown 0\n";
+  }
+  // 30 lines are far more than 3 x "GET dave": the server answers COOKIE first.
+  EXPECT_EQ(OneShot({"get", "dave"}), std::make_pair(0, want));
+}
+
 }  // namespace
 }  // namespace im::test

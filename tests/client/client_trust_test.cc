@@ -66,6 +66,19 @@ TEST_F(ClientTrustTest, AForgedGetReplyFromAnotherAddressIsIgnored) {
   EXPECT_EQ(alice->process().Wait(3000), 0);
 }
 
+TEST_F(ClientTrustTest, AOneShotGetTakesItsReplyOnlyFromThePresenceServer) {
+  std::vector<std::string> argv = {BinaryPath("IM_CLIENT"), "--presence", "127.0.0.1:" + std::to_string(presence_.port()),
+                                   "--timeout", "2", "get", "alice"};
+  auto get = Process::Start(argv, dir_.File("get.log"));
+  ASSERT_EQ(presence_.Receive(), "GET alice\n");
+  UdpClient other_host("127.0.0.2");
+  other_host.Send(presence_.client_port(), "mallory 100 ONLINE 127.0.0.2 4444\n");
+  std::this_thread::sleep_for(100ms);
+  presence_.Reply("bob 101 OFFLINE unknown 0\n");
+  EXPECT_EQ(get->Wait(3000), 0);
+  EXPECT_EQ(get->Log(), "bob 101 OFFLINE unknown 0\n");
+}
+
 TEST_F(ClientTrustTest, AReplyWithANonNumericAddressOrTooManyBuddiesIsRejectedWhole) {
   auto alice = Client("alice");
   Online(*alice);
