@@ -163,6 +163,10 @@ std::optional<Proof> ParseProof(std::string_view text) {
   parts[3] = text;
   Proof proof;
   uint64_t time_ms = 0;
+  // One spelling per proof: no leading zeros, so what is signed is what is formatted.
+  for (int i : {1, 2}) {
+    if (parts[i].size() > 1 && parts[i][0] == '0') return std::nullopt;
+  }
   if (parts[0].size() < 16 || parts[0].size() > 64 || !IsBase64Url(parts[0])) return std::nullopt;
   if (!ParseDecimal(parts[1], &time_ms) || time_ms > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
   if (!ParseDecimal(parts[2], &proof.counter)) return std::nullopt;

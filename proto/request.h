@@ -75,7 +75,8 @@ std::string_view VerbName(Verb verb) noexcept;
 std::span<const Reply> RepliesFor(Verb verb) noexcept;
 
 // "<session>.<ms>.<counter>.<mac>" and back. Parse is strict: base64url session of 16 to
-// 64 characters, decimal time and counter, base64url MAC of 43 characters.
+// 64 characters, decimal time and counter without leading zeros, base64url MAC of 43
+// characters.
 std::optional<Proof> ParseProof(std::string_view text);
 std::string FormatProof(const Proof& proof);
 // The proof without its MAC ("<session>.<ms>.<counter>"), the tail of a signed text.

@@ -110,7 +110,8 @@ TEST(Grammar, ProofsParseStrictlyAndFormatBack) {
   for (std::string bad : {std::string("x"), std::string(kSession) + ".1.2", std::string(kSession) + ".1.2.short",
                           std::string(kSession) + ".-1.2." + kMac, std::string(kSession) + ".1.x." + kMac,
                           std::string("AAAA.1.2.") + kMac, std::string(kSession) + ".1.2." + kMac + "m",
-                          std::string(kSession) + ".1.2." + std::string(42, 'm') + "="}) {
+                          std::string(kSession) + ".1.2." + std::string(42, 'm') + "=",
+                          std::string(kSession) + ".1.007." + kMac, std::string(kSession) + ".01.2." + kMac}) {
     EXPECT_EQ(ImmediateReply("DEL alice bob " + bad), Reply::kUnauthorized) << bad;
   }
 }
