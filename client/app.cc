@@ -103,8 +103,8 @@ void App::OnLoginReply(const AccountRequest::Result& result) {
     // Only the reply's words are shown: the grant after them holds the session key.
     std::optional<proto::SessionGrant> grant = proto::ParseGrant(result.line);
     if (grant) session_ = Session::FromGrant(*grant, WallClockMs());
-    if (!session_) return LoginFailed("the server's log-in grant is malformed: " + Printable(result.line), false);
     std::string words(proto::StripLineEnd(proto::ReplyLine(*result.reply)));
+    if (!session_) return LoginFailed("the server's log-in grant is malformed (" + words + ")", false);
     console_.Print((result.reply == Reply::kOk ? "Registered as " + me_ + " with a password (" : "Logged in as " + me_ + " (") +
                    words + ")");
   } else if (ok) {
