@@ -2,6 +2,7 @@
 // with a password, proven ADD/DEL, proven presence with the cookie round trip, and a chat
 // between two protected buddies; what an unproven client gets instead.
 #include <chrono>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -135,6 +136,14 @@ TEST_F(ClientAuthTest, AOneShotGetOfALongListDoesTheCookieRoundTrip) {
   }
   // 30 lines are far more than 3 x "GET dave": the server answers COOKIE first.
   EXPECT_EQ(OneShot({"get", "dave"}), std::make_pair(0, want));
+  // The interactive client too, without a password: it keeps the cookie and gets the list.
+  auto dave = Client("dave");
+  ASSERT_TRUE(dave->Saw("You are ONLINE"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  dave->Line("list");
+  EXPECT_TRUE(dave->Saw("  buddy39     OFFLINE")) << dave->process().Log();
+  dave->Line("quit");
+  EXPECT_EQ(dave->process().Wait(3000), 0);
 }
 
 }  // namespace
