@@ -3,8 +3,10 @@
 #include <csignal>
 
 #include "client/messages.h"
+#include "client/password.h"
 #include "net/address.h"
 #include "net/handle.h"
+#include "proto/line.h"
 #include "proto/text.h"
 #include "proto/userid.h"
 
@@ -22,6 +24,12 @@ App::App(uv_loop_t* loop, const ClientOptions& options)
 
 int App::Start() {
   if (int rc = console_.Start(); rc != 0) return rc;
+  std::string error;
+  given_password_ = GivenPassword(options_, &error);
+  if (!error.empty()) {
+    console_.Print(error);
+    return UV_EINVAL;
+  }
   uv_signal_start(&sigint_, OnSignal, SIGINT);
   uv_signal_start(&sigterm_, OnSignal, SIGTERM);
   if (!options_.user.empty()) {
@@ -36,6 +44,7 @@ int App::Start() {
 void App::Prompt() {
   switch (state_) {
     case State::kAskUser: return console_.SetPrompt("User id: ");
+    case State::kAskPassword: return console_.SetPrompt("Password for " + me_ + " (not shown): ");
     case State::kMenu: return console_.SetPrompt(menu_.Prompt(me_));
     case State::kRequesting: return console_.SetPrompt(me_ + "> ");  // input waits meanwhile
     case State::kChatting: return console_.SetPrompt("[" + Printable(chat_ ? chat_->peer() : "") + "] ");
@@ -63,21 +72,60 @@ void App::Login(const std::string& user) {
     return Prompt();
   }
   me_ = user;
+  if (given_password_) return SendLogin(*given_password_);
+  if (options_.ask_password) return AskPassword();
+  SendLogin("");
+}
+
+// Asks for the password without showing it; on a pipe the next line is it.
+void App::AskPassword() {
+  state_ = State::kAskPassword;
+  console_.ExpectSecret();
+  if (!console_.interactive()) console_.Print("Password for " + me_ + ": (read from the next input line)");
+  Prompt();
+  console_.Resume();
+}
+
+void App::SendLogin(std::string password) {
   state_ = State::kLoggingIn;
   Prompt();
   console_.Pause();
+  sent_password_ = !password.empty();
   request_ = AccountRequest::Start(loop_, reinterpret_cast<const sockaddr*>(&options_.server_addr), options_.server,
-                                   proto::Request{proto::Verb::kReg, user, ""}, *this, options_.timeout_ms);
+                                   proto::Request{proto::Verb::kReg, me_, "", std::move(password)}, *this,
+                                   options_.timeout_ms);
 }
 
 void App::OnLoginReply(const AccountRequest::Result& result) {
-  if (result.reply == proto::Reply::kOk || result.reply == proto::Reply::kAlreadyRegistered) {
-    console_.Print((result.reply == proto::Reply::kOk ? "Registered as " : "Welcome back, ") + me_ + " (" +
+  using proto::Reply;
+  bool ok = result.reply == Reply::kOk || result.reply == Reply::kAlreadyRegistered || result.reply == Reply::kLoggedIn;
+  if (ok && sent_password_ && result.reply != Reply::kAlreadyRegistered) {
+    // Only the reply's words are shown: the grant after them holds the session key.
+    std::optional<proto::SessionGrant> grant = proto::ParseGrant(result.line);
+    if (grant) session_ = Session::FromGrant(*grant, WallClockMs());
+    std::string words(proto::StripLineEnd(proto::ReplyLine(*result.reply)));
+    if (!session_) return LoginFailed("the server's log-in grant is malformed (" + words + ")", false);
+    console_.Print((result.reply == Reply::kOk ? "Registered as " + me_ + " with a password (" : "Logged in as " + me_ + " (") +
+                   words + ")");
+  } else if (ok) {
+    console_.Print((result.reply == Reply::kOk ? "Registered as " : "Welcome back, ") + me_ + " (" +
                    Printable(result.line) + ")");
-    if (!StartSession()) return Quit(1);
-    return Ready();
+  } else if (!result.answered) {
+    return LoginFailed(result.error, false);
+  } else {
+    std::string words = LoginFailureWords(me_, result.reply, result.line, sent_password_);
+    // The account has a password (205), or it was mistyped (204): ask for it.
+    bool ask = (result.reply == Reply::kPasswordRequired && !sent_password_ && !given_password_) ||
+               (result.reply == Reply::kWrongPassword && !given_password_ && console_.interactive());
+    return LoginFailed(words, ask);
   }
-  console_.Print(result.answered ? "cannot log in as " + me_ + ": " + Printable(result.line) : result.error);
+  if (!StartSession()) return Quit(1);
+  Ready();
+}
+
+void App::LoginFailed(const std::string& words, bool ask_password_again) {
+  console_.Print(words);
+  if (ask_password_again) return AskPassword();
   me_.clear();
   if (!console_.interactive()) return Quit(1);
   state_ = State::kAskUser;
@@ -94,7 +142,7 @@ bool App::StartSession() {
   int port = chats_.port();
   presence_ = std::make_unique<Presence>(loop_, static_cast<Presence::Owner&>(*this),
                                          reinterpret_cast<const sockaddr*>(&options_.presence_addr), me_,
-                                         options_.interval_ms);
+                                         options_.interval_ms, session_ ? &*session_ : nullptr);
   if (int rc = presence_->Start(static_cast<uint16_t>(port)); rc != 0) {
     console_.Print(std::string("cannot start presence: ") + uv_strerror(rc));
     return false;
@@ -109,6 +157,9 @@ void App::OnLine(std::string line) {
     case State::kAskUser:
       if (std::string_view user = TrimSpaces(line); !user.empty()) Login(std::string(user));
       return;
+    case State::kAskPassword:
+      if (line.empty()) return LoginFailed("no password given", false);
+      return SendLogin(std::move(line));
     case State::kMenu: return Run(menu_.Read(line));
     case State::kChatting: return ChatLine(line);
     default: return;  // input waits while a request is in flight (the console is paused)
@@ -138,8 +189,10 @@ void App::Account(proto::Verb verb, const std::string& buddy) {
   if (verb == proto::Verb::kAdd && buddy == me_) return console_.Print("you cannot add yourself");
   state_ = State::kRequesting;
   console_.Pause();
+  proto::Request request{verb, me_, buddy};
+  if (session_) session_->Prove(&request, WallClockMs());
   request_ = AccountRequest::Start(loop_, reinterpret_cast<const sockaddr*>(&options_.server_addr), options_.server,
-                                   proto::Request{verb, me_, buddy}, *this, options_.timeout_ms);
+                                   std::move(request), *this, options_.timeout_ms);
 }
 
 void App::OnAccountReply(const proto::Request& request, const AccountRequest::Result& result) {
@@ -177,6 +230,10 @@ void App::OnBuddyChanged(const proto::BuddyStatus& buddy) {
                               : id + " is now OFFLINE");
 }
 
+void App::OnPresenceUnauthorized() {
+  console_.Print("the presence server refused our proof of identity (401 UNAUTHORIZED): log in again");
+}
+
 void App::Call(const std::string& buddy) {
   const proto::BuddyStatus* b = presence_ ? presence_->Find(buddy) : nullptr;
   if (b == nullptr) return console_.Print(Printable(buddy) + " is not your buddy (add them first)");
@@ -198,9 +255,18 @@ void App::OnPeerAccepted(PeerConn* conn) {
 }
 
 void App::OnCaller(PeerConn* conn, const std::string& peer) {
-  if (state_ != State::kMenu) {
+  CallerVerdict verdict = CheckCaller(presence_ ? presence_->Find(peer) : nullptr, conn->remote());
+  if (verdict != CallerVerdict::kBuddy || state_ != State::kMenu) {
+    std::string from = net::FormatIp(conn->remote());
     conn->Refuse();
-    return console_.Print(Printable(peer) + " tried to chat with you (you are busy)");
+    // A buddy who just came online or moved may call before our next GET: ask now, so a
+    // second try finds the list fresh.
+    if (verdict == CallerVerdict::kOffline || verdict == CallerVerdict::kWrongAddress) presence_->AskNow();
+    // Anyone can dial the port and say anything: one notice per second per address at most.
+    uint64_t held_back = 0;
+    if (!refused_.Allow(from, uv_now(loop_), &held_back)) return;
+    return console_.Print(verdict == CallerVerdict::kBuddy ? BusyCallerWords(peer, held_back)
+                                                           : RefusedCallerWords(verdict, peer, from, held_back));
   }
   menu_.Reset();  // a question left unanswered gives way to the chat
   chat_ = conn;
@@ -236,7 +302,9 @@ void App::EndChat(const std::string& reason) {
   if (state_ != State::kDone) Ready();
 }
 
-void App::OnEndOfInput() { Quit(me_.empty() || state_ == State::kLoggingIn ? 1 : 0); }
+void App::OnEndOfInput() {
+  Quit(me_.empty() || state_ == State::kLoggingIn || state_ == State::kAskPassword ? 1 : 0);
+}
 
 void App::OnInterrupt() { Quit(0); }
 

@@ -12,15 +12,19 @@
 #include <uv.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "client/account_request.h"
+#include "client/caller_check.h"
 #include "client/chat_listener.h"
 #include "client/console.h"
 #include "client/menu.h"
+#include "client/notice_limiter.h"
 #include "client/options.h"
 #include "client/peer_conn.h"
 #include "client/presence.h"
+#include "client/session.h"
 
 namespace im::client {
 
@@ -40,6 +44,7 @@ class App : private Console::Handler,
  private:
   enum class State {
     kAskUser,     // waiting for a user id to be typed
+    kAskPassword, // waiting for the password (not shown) of me_
     kLoggingIn,   // REG in flight
     kMenu,        // ready for a command (menu_ may be waiting for a buddy id)
     kRequesting,  // ADD or DEL in flight
@@ -56,6 +61,7 @@ class App : private Console::Handler,
   void OnAccountReply(const proto::Request& request, const AccountRequest::Result& result) override;
   // Presence::Owner
   void OnBuddyChanged(const proto::BuddyStatus& buddy) override;
+  void OnPresenceUnauthorized() override;
   // ChatListener::Owner
   void OnCaller(PeerConn* conn, const std::string& peer) override;
   // PeerConn::Owner, for the one chat
@@ -66,6 +72,9 @@ class App : private Console::Handler,
   static void OnSignal(uv_signal_t* signal, int signum) noexcept;
 
   void Login(const std::string& user);
+  void AskPassword();
+  void SendLogin(std::string password);
+  void LoginFailed(const std::string& words, bool ask_password_again);
   void OnLoginReply(const AccountRequest::Result& result);
   bool StartSession();
   void Run(const MenuInput& input);
@@ -88,8 +97,12 @@ class App : private Console::Handler,
   uv_signal_t sigint_, sigterm_;
   State state_ = State::kAskUser;
   std::string me_;
+  std::optional<std::string> given_password_;  // IM_PASSWORD or --password-file, read at start
+  bool sent_password_ = false;                 // the REG in flight carries one
+  std::optional<Session> session_;             // after a log-in with a password
   AccountRequest* request_ = nullptr;  // the REG/ADD/DEL in flight
   PeerConn* chat_ = nullptr;           // the one chat, calling or open
+  NoticeLimiter refused_{1000, 64};    // notices of refused callers, per caller address
   int exit_code_ = 0;
 };
 

@@ -24,7 +24,12 @@ void ChatListener::OnIncoming() {
     if (net::TcpStream* drop = net::TcpStream::Accept(listener_.stream(), nullptr)) drop->Close();
     return;
   }
-  if (PeerConn* conn = PeerConn::Answer(loop_, *this, listener_.stream(), timeout_ms_)) callers_.push_back(conn);
+  PeerConn* conn = PeerConn::Answer(loop_, *this, listener_.stream(), timeout_ms_);
+  if (conn == nullptr) return;
+  size_t same = std::count_if(callers_.begin(), callers_.end(),
+                              [&](PeerConn* c) { return net::SameIp(c->remote(), conn->remote()); });
+  if (same >= kMaxCallersPerAddress) return conn->Close();  // its owner hears nothing
+  callers_.push_back(conn);
 }
 
 void ChatListener::OnPeerHello(PeerConn* conn, const std::string& peer) {

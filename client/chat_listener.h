@@ -1,7 +1,8 @@
 // The listening socket for incoming chats and the callers that have not said HELLO yet.
-// At most kMaxCallers wait at once, each bounded by the handshake timeout, so silent
-// connections (a port scan, a flood) cost a bounded number of sockets; more are dropped
-// at once. A caller that says HELLO is handed to the owner, which answers it.
+// At most kMaxCallers wait at once (kMaxCallersPerAddress from one IP, so one host
+// cannot take every slot from the others), each bounded by the handshake timeout, so
+// silent connections (a port scan, a flood) cost a bounded number of sockets; more are
+// dropped at once. A caller that says HELLO is handed to the owner, which answers it.
 // Loop thread only; the object must outlive uv_run.
 #pragma once
 
@@ -30,6 +31,7 @@ class ChatListener final : private net::Listener::Owner, private PeerConn::Owner
   };
 
   static constexpr size_t kMaxCallers = 16;
+  static constexpr size_t kMaxCallersPerAddress = 4;
 
   ChatListener(uv_loop_t* loop, Owner& owner, uint64_t timeout_ms);
   ChatListener(const ChatListener&) = delete;

@@ -118,8 +118,7 @@ void Console::DeliverPipedLines() {
   while (!paused_ && !closed_) {
     switch (piped_.Next(&line)) {
       case proto::LineBuffer::Result::kLine:
-        Write("> " + line + "\n");  // a transcript shows what was typed, as a terminal would
-        handler_.OnLine(line);
+        Deliver(std::move(line));
         continue;
       case proto::LineBuffer::Result::kTooLong:
         Print("input line too long (over 1024 bytes): ignored the rest of the input");
@@ -133,8 +132,7 @@ void Console::DeliverPipedLines() {
       if (!piped_.Pending().empty()) {
         std::string last(piped_.Pending());
         piped_.Clear();
-        Write("> " + last + "\n");
-        handler_.OnLine(last);
+        Deliver(std::move(last));
         continue;
       }
       handler_.OnEndOfInput();
@@ -142,6 +140,13 @@ void Console::DeliverPipedLines() {
     }
     return;
   }
+}
+
+void Console::Deliver(std::string line) {
+  // A transcript shows what was typed, as a terminal would; a secret, never.
+  if (!secret_) Write("> " + line + "\n");
+  secret_ = false;
+  handler_.OnLine(std::move(line));
 }
 
 void Console::OnTtyBytes(std::string_view bytes) {
@@ -161,7 +166,8 @@ void Console::OnTtyBytes(std::string_view bytes) {
         Print("(still waiting for the last command; type it again in a moment)");
         continue;
       }
-      handler_.OnLine(line);
+      secret_ = false;
+      handler_.OnLine(std::move(line));
       if (!closed_) Redraw();
     } else if (u == 0x03) {
       Write("^C\r\n");
@@ -184,7 +190,7 @@ void Console::OnTtyBytes(std::string_view bytes) {
       escape_ = 2;
     } else if (u >= 0x20 && typed_.size() < kMaxInputLine) {
       typed_.push_back(c);
-      Write(std::string(1, c));
+      if (!secret_) Write(std::string(1, c));
     }
   }
 }
@@ -196,13 +202,13 @@ void Console::SetPrompt(std::string prompt) {
 
 void Console::Redraw() {
   if (closed_) return;
-  Write("\r\x1b[K" + prompt_ + typed_);
+  Write("\r\x1b[K" + prompt_ + (secret_ ? "" : typed_));
 }
 
 void Console::Print(std::string_view line) {
   if (tty_in_) {
     // Clear the input line, print above it, then put prompt and typed text back.
-    Write("\r\x1b[K" + std::string(line) + "\r\n" + (closed_ ? "" : prompt_ + typed_));
+    Write("\r\x1b[K" + std::string(line) + "\r\n" + (closed_ ? "" : prompt_ + (secret_ ? "" : typed_)));
   } else {
     Write(std::string(line) + "\n");
   }

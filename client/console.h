@@ -39,6 +39,9 @@ class Console {
   void Pause();
   void Resume();
   void SetPrompt(std::string prompt);
+  // The next line is a secret (a password): on a terminal what is typed is not shown, on
+  // a pipe the line is not echoed to the transcript. Over once that line is delivered.
+  void ExpectSecret() { secret_ = true; }
   // Prints one complete line (no "\n" needed).
   void Print(std::string_view line);
   void Close();  // restores the terminal
@@ -49,6 +52,7 @@ class Console {
   static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
   void OnTtyBytes(std::string_view bytes);
   void DeliverPipedLines();
+  void Deliver(std::string line);  // one piped line to the handler
   void Redraw();
   void Write(std::string bytes);
 
@@ -60,6 +64,7 @@ class Console {
   bool paused_ = false;
   bool input_ended_ = false;
   bool closed_ = false;
+  bool secret_ = false;
   uv_tty_t in_tty_;
   uv_pipe_t in_pipe_;
   uv_stream_t* in_ = nullptr;     // one of the two above, or null (stdin is a file)

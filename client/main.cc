@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "auth/keys.h"
 #include "client/app.h"
 #include "client/oneshot.h"
 #include "client/options.h"
@@ -12,6 +13,10 @@
 int main(int argc, char** argv) {
   using namespace im::client;
   signal(SIGPIPE, SIG_IGN);
+  if (!im::auth::Init()) {  // the MACs of proofs
+    std::cerr << "im-client: cannot start libsodium" << std::endl;
+    return 1;
+  }
   ClientOptions options;
   if (int rc = ParseClientOptions(argc, argv, &options); rc != 0) return rc < 0 ? 0 : rc;
 

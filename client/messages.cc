@@ -37,6 +37,30 @@ std::string BuddyReplyWords(proto::Verb verb, std::string_view buddy, std::optio
   return "the server said: " + proto::Printable(line);
 }
 
+std::string LoginFailureWords(std::string_view user, std::optional<proto::Reply> reply, std::string_view line,
+                              bool with_password) {
+  using proto::Reply;
+  std::string who = proto::Printable(user);
+  std::string tail = " (" + proto::Printable(line) + ")";
+  if (!reply) return "cannot log in as " + who + ": " + proto::Printable(line);
+  switch (*reply) {
+    case Reply::kInvalidUserId: return who + " is not a valid user id" + tail;
+    case Reply::kRegistrationClosed: return "the server takes no new accounts" + tail;
+    case Reply::kWrongPassword: return "wrong password for " + who + tail;
+    case Reply::kPasswordRequired:
+      return (with_password ? "the server requires a password" : who + " has a password: log in with it") + tail;
+    case Reply::kNotProtected: return who + " has no password: log in without one" + tail;
+    case Reply::kBadPassword: return "a password is 8 to 128 bytes without spaces or control characters" + tail;
+    case Reply::kTryLater: return "too many attempts or the server is busy: try again in a moment" + tail;
+    case Reply::kBadRequest: return "the server rejected the log-in" + tail;
+    case Reply::kServerError: return "server error: try again" + tail;
+    case Reply::kNoBackend: return "no server is available right now: try again" + tail;
+    case Reply::kUnauthorized: return "the server did not accept the log-in" + tail;
+    default: break;
+  }
+  return "cannot log in as " + who + ": " + proto::Printable(line);
+}
+
 std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status) {
   using End = PeerConn::End;
   std::string who = proto::Printable(peer);
@@ -52,6 +76,29 @@ std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status) {
     case End::kNoHello: return "";
   }
   return "";
+}
+
+namespace {
+std::string HeldBack(uint64_t held_back) {
+  return held_back == 0 ? "" : " (" + std::to_string(held_back) + " more refused since the last notice)";
+}
+}  // namespace
+
+std::string RefusedCallerWords(CallerVerdict verdict, std::string_view claimed, std::string_view from_ip,
+                               uint64_t held_back) {
+  std::string who = proto::Printable(claimed), ip = proto::Printable(from_ip);
+  std::string why;
+  switch (verdict) {
+    case CallerVerdict::kNotABuddy: why = who + " is not your buddy"; break;
+    case CallerVerdict::kOffline: why = who + " is OFFLINE"; break;
+    case CallerVerdict::kWrongAddress: why = "not " + who + "'s address"; break;
+    case CallerVerdict::kBuddy: why = "busy"; break;
+  }
+  return "refused a chat from " + ip + " claiming to be " + who + " (" + why + ")" + HeldBack(held_back);
+}
+
+std::string BusyCallerWords(std::string_view peer, uint64_t held_back) {
+  return proto::Printable(peer) + " tried to chat with you (you are busy)" + HeldBack(held_back);
 }
 
 }  // namespace im::client

@@ -12,7 +12,7 @@ int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
       "im-client",
       "Instant-messaging client: log in, keep your buddies' presence, chat peer to peer.\n"
       "  im-client [options]                    interactive\n"
-      "  im-client [options] reg ID             one request, reply printed as-is\n"
+      "  im-client [options] reg ID             one request, reply printed as-is (a grant is not)\n"
       "  im-client [options] add|del ID BUDDY\n"
       "  im-client [options] get ID\n"
       "  im-client [options] set ID ONLINE|OFFLINE PORT");
@@ -24,6 +24,9 @@ int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
     ("msg-port", "TCP port for incoming chats (0: any free port)", cxxopts::value<int>()->default_value("0"))
     ("interval", "Seconds between presence updates", cxxopts::value<double>()->default_value("2"))
     ("timeout", "Seconds to wait for a server or a peer", cxxopts::value<double>()->default_value("5"))
+    ("ask-password", "Log in with a password, asked for without echo (also asked when the account has one)")
+    ("password-file", "Read the password from the first line of PATH (or set IM_PASSWORD); never give it on the command line",
+     cxxopts::value<std::string>())
     ("h,help", "Show this help")
     ("command", "", cxxopts::value<std::vector<std::string>>());
   // clang-format on
@@ -51,6 +54,8 @@ int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
     if (interval < 0.05 || timeout <= 0) throw std::invalid_argument("--interval must be at least 0.05 s and --timeout positive");
     out->interval_ms = static_cast<uint64_t>(interval * 1000 + 0.5);
     out->timeout_ms = static_cast<uint64_t>(timeout * 1000 + 0.5);
+    out->ask_password = result.count("ask-password") > 0;
+    if (result.count("password-file")) out->password_file = result["password-file"].as<std::string>();
     if (result.count("command")) out->command = result["command"].as<std::vector<std::string>>();
   } catch (const std::exception& e) {
     std::cerr << "im-client: " << e.what() << "\n(try im-client --help)" << std::endl;

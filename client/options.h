@@ -19,6 +19,10 @@ struct ClientOptions {
   uint64_t interval_ms = 2000;           // SET + GET period
   uint64_t timeout_ms = 5000;            // account requests, chat handshakes, one-shot GET
   std::vector<std::string> command;      // a one-shot command ("reg alice"), or empty
+  // Passwords never come on the command line (other users see it in ps): from the
+  // IM_PASSWORD environment variable, the first line of a file, or typed when asked.
+  std::string password_file;             // empty: none
+  bool ask_password = false;             // interactive: ask for a password at log-in
 };
 
 // Returns 0 to run, -1 after --help (exit 0), 2 on a usage error (printed).

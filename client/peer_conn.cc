@@ -1,5 +1,8 @@
 #include "client/peer_conn.h"
 
+#include <cstring>
+
+#include "net/address.h"
 #include "net/tcp_stream.h"
 #include "proto/chat.h"
 
@@ -15,6 +18,7 @@ PeerConn* PeerConn::Call(uv_loop_t* loop, Owner& owner, const sockaddr* addr, st
                          std::string peer, uint64_t timeout_ms) {
   auto* conn = new PeerConn(loop, owner, State::kConnecting);
   conn->peer_ = std::move(peer);
+  std::memcpy(&conn->remote_, addr, net::AddressLength(addr));
   conn->hello_ = proto::FormatHello(me);
   // A connect that fails at once is still reported from the loop (OnLinesConnected).
   conn->lines_.Attach(net::TcpStream::Connect(loop, addr, nullptr));
@@ -26,6 +30,7 @@ PeerConn* PeerConn::Answer(uv_loop_t* loop, Owner& owner, uv_stream_t* listener,
   net::TcpStream* stream = net::TcpStream::Accept(listener, nullptr);
   if (stream == nullptr) return nullptr;
   auto* conn = new PeerConn(loop, owner, State::kAwaitingHello);
+  conn->remote_ = stream->peer();
   conn->lines_.Attach(stream);
   if (conn->lines_.StartReading() != 0) {
     conn->Close();

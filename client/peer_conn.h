@@ -66,6 +66,8 @@ class PeerConn final : private net::LineStream::Handler {
   void Leave();               // send BYE if the chat is open, then close
   void Close();               // close now
   const std::string& peer() const { return peer_; }
+  // The address the connection comes from (callee) or goes to (caller).
+  const sockaddr* remote() const { return reinterpret_cast<const sockaddr*>(&remote_); }
 
  private:
   enum class State {
@@ -100,6 +102,7 @@ class PeerConn final : private net::LineStream::Handler {
   State state_;
   std::string peer_;         // known after HELLO (callee) or from the start (caller)
   std::string hello_;        // caller: the HELLO line, sent once connected
+  sockaddr_storage remote_{};
   bool write_failed_ = false;  // a write failed at once: reported from the timer
   net::LineStream lines_;
   net::Timer timer_;         // the handshake bound, and the deferred report of a failed write
