@@ -41,6 +41,8 @@ struct Slot {
   uv_udp_t udp;                 // udp.data == this
   uv_timer_t timer;             // timer.data == this
   bool udp_bound = false;
+  std::string cookie;           // the server's address cookie for this socket, once known
+  bool cookie_resent = false;   // the awaited datagram was resent with a new cookie
   UdpEngine* udp_engine = nullptr;  // set when udp is bound: its receive callbacks need it
   TcpCall* call = nullptr;      // the connection in flight, if any
   // A result decided inside a send call, delivered later from the loop (the engine's Defer).

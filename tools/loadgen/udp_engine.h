@@ -1,6 +1,10 @@
 // The presence side of every slot: each slot's UDP socket, bound on first use, sends the
 // request's datagrams to the presence port and takes the one reply that answers them.
-// Loop thread only.
+// Like the project's client, each socket validates its address with the server's cookie
+// round trip (PROTOCOL.md): it asks for a cookie when bound, adds it to every datagram,
+// and on a COOKIE answer takes the new one and resends the awaited datagram once, so
+// the load is measured as a real client sees the server, not through its rate limit
+// for unvalidated sources. Loop thread only.
 #pragma once
 
 #include <sys/socket.h>
@@ -30,6 +34,8 @@ class UdpEngine {
   static void OnRecv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
                      unsigned flags) noexcept;
   int Bind(Slot& slot);
+  // Sends the request's datagrams (the pre_datagrams too if with_pre) with the cookie.
+  Sent SendDatagrams(Slot& slot, std::string* error, bool with_pre);
 
   sockaddr_storage target_;
   std::unique_ptr<char[]> recv_buf_;  // shared by all slots: receive is synchronous
