@@ -1,9 +1,14 @@
 // The balancer: owns the listener, the backend pool, every client<->backend pair, the
 // health probes, the idle sweep and the signal handlers, on one loop.
 //
-// Accepting pauses at --max-conns by leaving the connection waiting in libuv (see
-// net/listener.h). SIGTERM stops accepting and waits up to --drain-timeout for open
-// pairs, then closes the rest. Loop thread only; must outlive uv_run.
+// At --max-conns the oldest client that has sent nothing yet is shed to make room; if
+// every client has spoken, accepting pauses by leaving the connection waiting in libuv
+// (see net/listener.h). At --max-conns-per-ip the same is done within that address, and
+// a new connection from an address whose every client has spoken is closed. A client
+// that sends nothing for --first-byte-timeout is closed by the sweep. Every backend is
+// probed with PING every --check-interval. SIGTERM stops accepting and waits up to
+// --drain-timeout for open pairs, then closes the rest. Loop thread only; must outlive
+// uv_run.
 #pragma once
 
 #include <uv.h>
@@ -42,12 +47,13 @@ class Balancer final : private net::Listener::Owner,
   void OnIncoming() override;
   // Splice::Owner
   BackendPool& pool() override { return pool_; }
-  void ReportDown(int backend_index, int err) override;
+  void ReportDown(int backend_index, const std::string& why) override;
   void OnFirstBytes(Splice* splice) override { splices_.MarkActive(splice->id()); }
   void OnRejected(Splice*) override { ++rejected_; }
+  void OnRetried(Splice*) override { ++retried_; }
   void OnSpliceClosing(Splice* splice) override;
   // HealthProbe::Owner
-  void OnProbeDone(HealthProbe* probe, bool up) override;
+  void OnProbeDone(HealthProbe* probe, HealthProbe::Outcome outcome, const std::string& why) override;
   // net::GracefulStop::Owner
   void OnStopRequested(int signum) override;
   bool Drained() override { return splices_.empty(); }
@@ -56,6 +62,7 @@ class Balancer final : private net::Listener::Owner,
   void OnSweep();
   void OnHealthCheck();
   void NotifyStatus();
+  void Shed(Splice* victim, const char* why);
 
   uv_loop_t* loop_;
   LbOptions options_;
@@ -63,11 +70,12 @@ class Balancer final : private net::Listener::Owner,
   net::Listener listener_;
   net::ConnectionTable<Splice> splices_;
   std::vector<HealthProbe*> probes_;  // per backend: the probe in flight, or null
-  net::Timer sweep_;                  // closes pairs idle longer than --idle-timeout
-  net::Timer health_;                 // probes down backends every --check-interval
+  net::Timer sweep_;                  // closes idle, half-closed and silent pairs
+  net::Timer health_;                 // probes every backend every --check-interval
   net::GracefulStop stop_;
   bool closed_ = false;
-  uint64_t accepted_ = 0, rejected_ = 0, pauses_ = 0;
+  uint64_t accepted_ = 0, rejected_ = 0, pauses_ = 0, retried_ = 0;
+  uint64_t shed_ = 0, refused_ = 0, silent_closed_ = 0;
 };
 
 }  // namespace im::lb

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "lb/backend_pool.h"
+#include "lb/health_check.h"
 #include "lb/options.h"
 #include "net/log.h"
 #include "proto/reply.h"
@@ -32,6 +33,9 @@ Splice* Splice::Create(uv_loop_t* loop, net::TcpStream* client, Owner& owner, co
 void Splice::Begin(uint64_t id) {
   id_ = id;
   client_.stream->SetNoDelay(true);
+  // Read from the start, so a client that has sent its request counts as active (it is
+  // not shed or timed out) even while the backend connect is in flight.
+  if (client_.stream->ReadStart() != 0) return Close();
   ConnectNext();
 }
 
@@ -46,6 +50,7 @@ void Splice::ConnectNext() {
     IM_LOG(kInfo, "Retrying client -> backend #%d", index);
   }
   state_ = State::kConnecting;
+  answered_ = false;
   const auto* addr = reinterpret_cast<const sockaddr*>(&owner_.pool().at(index).addr);
   backend_.stream = net::TcpStream::Connect(loop_, addr, &backend_);
   timer_.Start(options_.connect_timeout_ms);
@@ -59,33 +64,95 @@ void Splice::OnConnected(Side& side, int status) {
   IM_LOG(kInfo, "Client connected to backend: %s", owner_.pool().at(backend_index_).name.c_str());
   backend_.stream->SetNoDelay(true);
   last_active_ms_ = uv_now(loop_);
-  if (client_.stream->ReadStart() != 0 || backend_.stream->ReadStart() != 0) Close();
+  if (backend_.stream->ReadStart() != 0) return Close();
+  // What the client sent meanwhile goes first; it stays in replay_ until the backend answers.
+  if (!replay_.empty()) {
+    if (backend_.stream->Write(replay_) != 0) return Close();
+    if (options_.response_timeout_ms > 0) timer_.Start(options_.response_timeout_ms);
+    if (replay_.size() > kMaxReplay) {
+      replay_overflow_ = true;
+      std::string().swap(replay_);
+    }
+  }
+  if (client_.eof) {
+    if (backend_.stream->Shutdown() != 0) return Close();
+  } else if (backend_.stream->write_queue_bytes() == 0 && client_.stream->ReadStart() != 0) {
+    return Close();
+  }  // else OnDrained resumes reading the client
 }
 
 void Splice::ConnectFailed(int err) {
-  owner_.ReportDown(backend_index_, err);
-  tried_[static_cast<size_t>(backend_index_)] = true;
   // The failed stream frees itself; this pair hears nothing more from it.
   backend_.stream->Abandon();
   backend_.stream = nullptr;
+  if (IsLocalError(err)) {
+    // Our own shortage: every backend would fail the same way, and none is to blame.
+    IM_LOG(kWarn, "connect to backend #%d: %s (a local error: the backend stays up)", backend_index_,
+           uv_strerror(err));
+    return Reject();
+  }
+  owner_.ReportDown(backend_index_, uv_strerror(err));
+  tried_[static_cast<size_t>(backend_index_)] = true;
+  ConnectNext();
+}
+
+// The backend took the request and sent nothing back in time: it is stopped or stuck.
+// Reset its connection (see docs/DESIGN.md for what that does and does not undo) and
+// hand the request to the next healthy backend, if we still hold all of it.
+void Splice::OnNoReply() {
+  owner_.ReportDown(backend_index_, "no reply within --response-timeout (" +
+                                        std::to_string(options_.response_timeout_ms) + " ms)");
+  tried_[static_cast<size_t>(backend_index_)] = true;
+  backend_.stream->SetHandler(nullptr);
+  backend_.stream->CloseReset();
+  backend_.stream = nullptr;
+  backend_.eof = false;
+  if (replay_overflow_) {
+    IM_LOG(kInfo, "No reply and the request is too long to retry: client closed");
+    return Close();
+  }
+  owner_.OnRetried(this);
   ConnectNext();
 }
 
 void Splice::OnTimer() {
   if (state_ == State::kConnecting) {
     ConnectFailed(UV_ETIMEDOUT);
+  } else if (state_ == State::kSplicing) {
+    if (!answered_) OnNoReply();
   } else if (state_ == State::kRejecting) {
     Close();
   }
 }
 
 void Splice::OnRead(Side& from, std::string_view bytes) {
-  if (state_ == State::kRejecting) return;  // the client's request is ignored
-  if (state_ != State::kSplicing) return;
+  if (state_ == State::kRejecting || state_ == State::kClosing) return;  // the client's request is ignored
   last_active_ms_ = uv_now(loop_);
   if (&from == &client_ && !client_spoke_) {
     client_spoke_ = true;
     owner_.OnFirstBytes(this);
+  }
+  if (state_ == State::kConnecting) {
+    // Only the client is read while connecting: keep its bytes, and one read's worth at most.
+    replay_.append(bytes);
+    if (replay_.size() >= kMaxReplay) client_.stream->ReadStop();
+    return;
+  }
+  if (&from == &backend_) {
+    if (!answered_) {
+      answered_ = true;
+      timer_.Stop();
+      std::string().swap(replay_);
+    }
+  } else if (!answered_) {
+    bool first = replay_.empty() && !replay_overflow_;
+    if (!replay_overflow_ && replay_.size() + bytes.size() <= kMaxReplay) {
+      replay_.append(bytes);
+    } else {
+      replay_overflow_ = true;
+      std::string().swap(replay_);
+    }
+    if (first && options_.response_timeout_ms > 0) timer_.Start(options_.response_timeout_ms);
   }
   Side& to = Other(from);
   if (to.stream->Write(bytes) != 0) return Close();
@@ -103,9 +170,15 @@ void Splice::OnDrained(Side& to) {
   }
 }
 
-// The source has ended: pass the end on once its bytes are out (uv_shutdown waits for them).
+// The source has ended: pass the end on at once once its bytes are out (uv_shutdown
+// waits for them).
 void Splice::OnEof(Side& from) {
   if (state_ == State::kRejecting) return Close();  // the client has closed: the 503 was delivered
+  if (state_ == State::kConnecting) {
+    client_.eof = true;  // only the client is read while connecting
+    if (replay_.empty()) Close();  // it left without a word: nothing to forward
+    return;                        // else OnConnected forwards it and the end
+  }
   if (state_ != State::kSplicing) return;
   from.eof = true;
   if (Other(from).stream->Shutdown() != 0) return Close();
@@ -121,10 +194,11 @@ void Splice::MaybeFinish() {
 }
 
 // No backend can take this client: say so in one line, then linger until the client has
-// closed (or a second has passed), so the reply is not lost to a reset caused by the
-// request bytes we never read.
+// closed (or a second has passed), so the reply is not lost to a reset caused by request
+// bytes we never read.
 void Splice::Reject() {
   state_ = State::kRejecting;
+  std::string().swap(replay_);
   owner_.OnRejected(this);
   IM_LOG(kInfo, "No backend available: client rejected");
   net::TcpStream* client = client_.stream;
