@@ -19,7 +19,11 @@ Balancer::Balancer(uv_loop_t* loop, const LbOptions& options)
       probes_(options.backends.size(), nullptr),
       sweep_(loop, this, [](void* self) { static_cast<Balancer*>(self)->OnSweep(); }),
       health_(loop, this, [](void* self) { static_cast<Balancer*>(self)->OnHealthCheck(); }),
-      stop_(loop, *this, options.drain_timeout_ms, 10) {}
+      stop_(loop, *this, options.drain_timeout_ms, 10) {
+  uv_check_init(loop, over_cap_check_.get());
+  over_cap_check_->data = this;
+  uv_idle_init(loop, over_cap_idle_.get());
+}
 
 bool Balancer::Start(std::string* error) {
   if (!listener_.Listen(reinterpret_cast<const sockaddr*>(&options_.listen), -1, error)) return false;
@@ -40,10 +44,11 @@ bool Balancer::Start(std::string* error) {
 
 void Balancer::OnIncoming() {
   if (stop_.stopping() || closed_) return;
-  if (splices_.size() >= static_cast<size_t>(options_.max_conns)) {
+  if (splices_.size() + over_cap_.size() >= static_cast<size_t>(options_.max_conns)) {
     // Full: make room by dropping the client that has waited longest without a word.
     // Only if every client has spoken does the new one wait (in the kernel's backlog).
-    if (Splice* victim = splices_.OldestWaiting()) {
+    Splice* victim = splices_.OldestWaiting();
+    if (victim != nullptr && Sheddable(victim)) {
       Shed(victim, "--max-conns");
     } else {
       // Under sustained overload this happens once per closed pair: say it now and then.
@@ -57,25 +62,70 @@ void Balancer::OnIncoming() {
   }
   net::TcpStream* client = net::TcpStream::Accept(listener_.stream(), nullptr);
   if (client == nullptr) return;
-  const auto* peer = reinterpret_cast<const sockaddr*>(&client->peer());
-  if (splices_.AtCap(peer)) {
-    // One address holds --max-conns-per-ip: its own silent one makes room, or the new
-    // one goes. Other addresses are never touched.
-    if (Splice* victim = splices_.OldestWaitingFrom(peer)) {
-      Shed(victim, "--max-conns-per-ip");
-    } else {
-      if (refused_++ % 1000 == 0) {
-        IM_LOG(kWarn, "--max-conns-per-ip %d: %s refused (%llu so far)", options_.max_conns_per_ip,
-               net::FormatAddress(client->peer()).c_str(), static_cast<unsigned long long>(refused_));
-      }
-      return client->Close();
+  if (splices_.AtCap(reinterpret_cast<const sockaddr*>(&client->peer()))) {
+    over_cap_.push_back({client, polls_});  // bounded by --max-conns with the pairs (above)
+    if (over_cap_.size() == 1) {
+      uv_check_start(over_cap_check_.get(), [](uv_check_t* h) {
+        if (auto* self = static_cast<Balancer*>(h->data)) {
+          ++self->polls_;
+          self->OnOverCap();
+        }
+      });
+      uv_idle_start(over_cap_idle_.get(), [](uv_idle_t*) {});
     }
+    return;
   }
+  Admit(client);
+}
+
+void Balancer::Admit(net::TcpStream* client) {
   Splice* splice = Splice::Create(loop_, client, *this, options_);
-  uint64_t id = splices_.Add(splice, peer, uv_now(loop_));
+  uint64_t id = splices_.Add(splice, reinterpret_cast<const sockaddr*>(&client->peer()), uv_now(loop_));
   if (id == 0) return splice->Close();
   ++accepted_;
   splice->Begin(id);
+}
+
+// The connections accepted at their address's cap, once a whole poll phase has run since
+// (and with it, often, the end of the same client's previous connection).
+void Balancer::OnOverCap() {
+  std::vector<OverCap> pending;
+  pending.swap(over_cap_);
+  for (const OverCap& entry : pending) {
+    net::TcpStream* client = entry.client;
+    if (polls_ - entry.polls < 2 && !stop_.stopping() && !closed_) {
+      over_cap_.push_back(entry);
+      continue;
+    }
+    if (stop_.stopping() || closed_) {
+      client->Close();
+      continue;
+    }
+    const auto* peer = reinterpret_cast<const sockaddr*>(&client->peer());
+    if (splices_.AtCap(peer)) {
+      Splice* victim = splices_.OldestWaitingFrom(peer);
+      if (victim != nullptr && Sheddable(victim)) {
+        Shed(victim, "--max-conns-per-ip");
+      } else {
+        if (refused_++ % 1000 == 0) {
+          IM_LOG(kWarn, "--max-conns-per-ip %d: %s refused (%llu so far)", options_.max_conns_per_ip,
+                 net::FormatAddress(client->peer()).c_str(), static_cast<unsigned long long>(refused_));
+        }
+        client->Close();
+        continue;
+      }
+    }
+    Admit(client);
+  }
+  if (over_cap_.empty()) {
+    uv_check_stop(over_cap_check_.get());
+    uv_idle_stop(over_cap_idle_.get());
+  }
+  if (!stop_.stopping() && !closed_) listener_.Resume();  // room the waiting ones held
+}
+
+bool Balancer::Sheddable(const Splice* victim) const {
+  return uv_now(loop_) - victim->accepted_ms() >= kShedGraceMs;
 }
 
 void Balancer::Shed(Splice* victim, const char* why) {
@@ -167,6 +217,10 @@ void Balancer::Close() {
   sweep_.Stop();
   health_.Stop();
   stop_.Close();
+  for (const OverCap& entry : over_cap_) entry.client->Close();
+  over_cap_.clear();
+  over_cap_check_.Close();
+  over_cap_idle_.Close();
   for (Splice* s : splices_.All()) s->Close();
   for (HealthProbe*& p : probes_) {
     if (p != nullptr) p->Cancel();

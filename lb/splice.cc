@@ -19,6 +19,7 @@ Splice::Splice(uv_loop_t* loop, Owner& owner, const LbOptions& options)
       options_(options),
       timer_(loop, this, [](void* self) { static_cast<Splice*>(self)->OnTimer(); }),
       tried_(owner.pool().size(), false),
+      accepted_ms_(uv_now(loop)),
       last_active_ms_(uv_now(loop)) {
   client_.splice = backend_.splice = this;
 }

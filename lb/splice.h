@@ -66,6 +66,7 @@ class Splice {
 
   void Close() noexcept;
   uint64_t id() const { return id_; }
+  uint64_t accepted_ms() const { return accepted_ms_; }
   // Only splicing pairs idle out; connecting and rejecting ones have their own timer.
   // Once the backend has ended, or the client has and the backend has begun its reply,
   // the pair may be silent for half_close_ms only (a client that never closes holds no
@@ -125,6 +126,7 @@ class Splice {
   net::Timer timer_;          // connect timeout, then the reply timeout or the 503 linger
   int backend_index_ = -1;    // the backend being tried or spliced to
   std::vector<bool> tried_;   // backends that failed for this client
+  uint64_t accepted_ms_ = 0;
   uint64_t last_active_ms_ = 0;
   bool client_spoke_ = false;
   bool answered_ = false;        // the backend has sent a byte: never retried from then on

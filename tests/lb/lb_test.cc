@@ -469,6 +469,29 @@ TEST_F(LbTest, FortyConcurrentRequestsFromOneAddressAreAllServedWithTheDefaults)
     close(fd);
   }
   EXPECT_EQ(ok, 40);
+  // Sustained, as a load generator does: each of 40 clients reads its reply line, closes
+  // without waiting for the end, and connects again at once, so its next connection can
+  // arrive before the balancer has seen the previous one end.
+  std::atomic<int> served{0}, failed{0};
+  auto until = Clock::now() + 1500ms;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 40; ++i) {
+    clients.emplace_back([&] {
+      while (Clock::now() < until) {
+        int fd = ConnectTcp(lb_port_);
+        std::string reply;
+        char c = 0;
+        if (fd >= 0 && send(fd, "PING\n", 5, MSG_NOSIGNAL) == 5) {
+          while (reply.size() < 64 && read(fd, &c, 1) == 1 && c != '\n') reply.push_back(c);
+        }
+        if (fd >= 0) close(fd);
+        (reply == "200 OK" ? served : failed)++;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0) << served.load() << " served; " << lb_->Log();
+  EXPECT_GT(served.load(), 400);
 }
 
 TEST_F(LbTest, AStoppedBackendIsMarkedDownByItsProbeAndStaysDownUntilItAnswersAgain) {
