@@ -69,7 +69,7 @@ void Splice::OnConnected(Side& side, int status) {
   // What the client sent meanwhile goes first; it stays in replay_ until the backend answers.
   if (!replay_.empty()) {
     if (backend_.stream->Write(replay_) != 0) return Close();
-    if (options_.response_timeout_ms > 0) timer_.Start(options_.response_timeout_ms);
+    if (request_sent_ || client_.eof) ArmReplyTimer();
     if (replay_.size() > kMaxReplay) {
       replay_overflow_ = true;
       std::string().swap(replay_);
@@ -135,6 +135,7 @@ void Splice::OnRead(Side& from, std::string_view bytes) {
   }
   if (state_ == State::kConnecting) {
     // Only the client is read while connecting: keep its bytes, and one read's worth at most.
+    if (bytes.find('\n') != std::string_view::npos) request_sent_ = true;
     replay_.append(bytes);
     if (replay_.size() >= kMaxReplay) client_.stream->ReadStop();
     return;
@@ -146,14 +147,16 @@ void Splice::OnRead(Side& from, std::string_view bytes) {
       std::string().swap(replay_);
     }
   } else if (!answered_) {
-    bool first = replay_.empty() && !replay_overflow_;
     if (!replay_overflow_ && replay_.size() + bytes.size() <= kMaxReplay) {
       replay_.append(bytes);
     } else {
       replay_overflow_ = true;
       std::string().swap(replay_);
     }
-    if (first && options_.response_timeout_ms > 0) timer_.Start(options_.response_timeout_ms);
+    if (bytes.find('\n') != std::string_view::npos) {
+      request_sent_ = true;
+      ArmReplyTimer();
+    }
   }
   Side& to = Other(from);
   if (to.stream->Write(bytes) != 0) return Close();
@@ -182,8 +185,23 @@ void Splice::OnEof(Side& from) {
   }
   if (state_ != State::kSplicing) return;
   from.eof = true;
+  if (!answered_) {
+    if (&from == &client_) {
+      ArmReplyTimer();  // the end completes the request (a last line without '\n')
+    } else {
+      timer_.Stop();  // a backend that closes without a word is not stuck: no retry
+    }
+  }
   if (Other(from).stream->Shutdown() != 0) return Close();
   MaybeFinish();
+}
+
+// From the end of the request (a '\n' or the client's end), not from its first byte: a
+// client that sends half a line and waits must not make its backend look stuck.
+void Splice::ArmReplyTimer() {
+  if (options_.response_timeout_ms > 0 && !answered_ && !backend_.eof && !timer_.active()) {
+    timer_.Start(options_.response_timeout_ms);
+  }
 }
 
 // Both directions have ended and every byte has been handed to the kernel.

@@ -9,8 +9,9 @@
 // marks no backend down; the client gets the 503. With no healthy backend left the
 // client gets "503 NO BACKEND AVAILABLE".
 //
-// Waiting for the reply: from the first byte forwarded, a backend has --response-timeout
-// to send one byte back. One that does not is marked down, its connection is reset
+// Waiting for the reply: once the request is complete (a '\n', or the client's end), a
+// backend has --response-timeout to send one byte back (or to close: then it is not
+// stuck, and its end is passed on). One that does not is marked down, its connection is reset
 // (RST) and the request, still in replay_ (up to kMaxReplay bytes), goes to the next
 // healthy backend. Once a backend has sent a byte it is never retried: it is slow, not
 // stuck. docs/DESIGN.md says what this retry does and does not guarantee.
@@ -107,6 +108,7 @@ class Splice {
   void ConnectNext();
   void ConnectFailed(int err);
   void OnNoReply();
+  void ArmReplyTimer();
   void OnConnected(Side& side, int status);
   void OnRead(Side& from, std::string_view bytes);
   void OnEof(Side& from);
@@ -130,6 +132,7 @@ class Splice {
   uint64_t last_active_ms_ = 0;
   bool client_spoke_ = false;
   bool answered_ = false;        // the backend has sent a byte: never retried from then on
+  bool request_sent_ = false;    // the client has sent a '\n': the reply timer may run
   bool replay_overflow_ = false;  // the client sent more than kMaxReplay: no retry
   std::string replay_;           // what the client sent that no backend has answered yet
 };

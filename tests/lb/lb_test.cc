@@ -578,6 +578,35 @@ TEST_F(LbTest, ASlowBackendThatHasBegunItsReplyIsNotRetried) {
   EXPECT_EQ(a_.process->CountLog(" REG slowpoke"), 0) << "never sent twice";
 }
 
+TEST_F(LbTest, AClientThatSendsHalfALineAndWaitsDoesNotMakeItsBackendLookStuck) {
+  // The servers wait 1.5 s for a whole line, longer than --response-timeout.
+  a_ = StartServer(dir_.File("im.db"), dir_.File("a.log"), {"--idle-timeout", "1.5"});
+  b_ = StartServer(dir_.File("im.db"), dir_.File("b.log"), {"--idle-timeout", "1.5"});
+  StartLb({a_.tcp_port, b_.tcp_port}, {"--response-timeout", "0.3", "--check-interval", "30"});
+  int fd = ConnectTcp(lb_port_);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(send(fd, "REG tri", 7, MSG_NOSIGNAL), 7);
+  std::this_thread::sleep_for(700ms);  // the server waits for the rest of the line
+  ASSERT_EQ(send(fd, "ckle\n", 5, MSG_NOSIGNAL), 5);
+  std::string got;
+  EXPECT_TRUE(ReadUntilClosed(fd, &got, 2000));
+  EXPECT_EQ(got, "200 OK\n");
+  close(fd);
+  EXPECT_EQ(lb_->CountLog("is DOWN"), 0) << lb_->Log();  // was: down at 0.3 s, and retried
+  EXPECT_EQ(lb_->CountLog("Retrying"), 0) << lb_->Log();
+  // A backend that ends a connection without a reply is not stuck either.
+  int quiet = ConnectTcp(lb_port_);
+  ASSERT_GE(quiet, 0);
+  ASSERT_EQ(send(quiet, "R", 1, MSG_NOSIGNAL), 1);
+  got.clear();
+  auto start = Clock::now();
+  EXPECT_TRUE(ReadUntilClosed(quiet, &got, 4000)) << "the server's own idle timeout, passed on";
+  EXPECT_GE(MsSince(start), 1200);
+  EXPECT_EQ(got, "");
+  close(quiet);
+  EXPECT_EQ(lb_->CountLog("is DOWN"), 0) << lb_->Log();
+}
+
 // Lowers `pid`'s descriptor limit so that exactly `spare` more descriptors can be opened.
 rlimit LeaveSpareDescriptors(pid_t pid, int spare) {
   std::vector<int> open;
