@@ -26,7 +26,10 @@ int ParseLbOptions(int argc, char** argv, LbOptions* out) {
     ("q,quiet", "No per-connection log lines (use under load)")
     ("h,help", "Show this help");
   // clang-format on
-  auto ms = [](double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); };
+  auto ms = [](double s) {
+    if (!(s >= 0 && s <= 1e9)) throw std::invalid_argument("times must be between 0 and 1e9 seconds");
+    return static_cast<uint64_t>(s * 1000.0 + 0.5);
+  };
   try {
     auto result = options.parse(argc, argv);
     if (result.count("help")) {

@@ -318,6 +318,10 @@ TEST_F(LbTest, UsageErrors) {
   auto bad = Process::Start({BinaryPath("IM_LB"), "--backend", "127.0.0.1:99999"}, dir_.File("b.log"));
   EXPECT_EQ(bad->Wait(5000), 2);
   EXPECT_NE(bad->Log().find("bad address"), std::string::npos) << bad->Log();
+  auto negative = Process::Start({BinaryPath("IM_LB"), "--response-timeout=-1"}, dir_.File("n.log"));
+  EXPECT_EQ(negative->Wait(5000), 2);
+  auto cap = Process::Start({BinaryPath("IM_LB"), "--max-conns-per-ip=-1"}, dir_.File("c.log"));
+  EXPECT_EQ(cap->Wait(5000), 2);
 }
 
 // Resumes a SIGSTOPped process however the test ends (the Process then kills it).
