@@ -68,7 +68,23 @@ class ConnectionTable {
   void MarkActive(uint64_t id) {
     if (waiting_.erase(id) == 0) return;
     const Entry& e = entries_.at(id);
-    if (e.counted) per_address_[e.address].waiting.erase(id);
+    if (!e.counted) return;
+    auto slot = per_address_.find(e.address);
+    if (slot != per_address_.end()) slot->second.waiting.erase(id);
+  }
+
+  // The connection stays, but no longer holds one of its address's slots (its client
+  // has finished sending and the daemon is only finishing with it). Idempotent.
+  void Uncount(uint64_t id) {
+    auto it = entries_.find(id);
+    if (it == entries_.end() || !it->second.counted) return;
+    auto slot = per_address_.find(it->second.address);
+    if (slot != per_address_.end()) {
+      slot->second.waiting.erase(id);
+      if (--slot->second.count == 0) per_address_.erase(slot);
+    }
+    it->second.counted = false;
+    it->second.address.clear();
   }
 
   // Whether Add would refuse a connection from `peer` now (its address holds

@@ -85,5 +85,27 @@ TEST(ConnectionTable, AtCapAndTheOldestWaitingOfOneAddress) {
   EXPECT_EQ(uncapped.OldestWaitingFrom(Sa(one)), nullptr);
 }
 
+TEST(ConnectionTable, AnUncountedConnectionStaysButFreesItsAddressSlot) {
+  ConnectionTable<Conn> table(2);
+  Conn c[3];
+  auto one = Ip("192.0.2.1");
+  uint64_t a = table.Add(&c[0], Sa(one), 0);
+  uint64_t b = table.Add(&c[1], Sa(one), 1);
+  EXPECT_TRUE(table.AtCap(Sa(one)));
+  table.Uncount(a);
+  table.Uncount(a);  // idempotent
+  EXPECT_FALSE(table.AtCap(Sa(one)));
+  EXPECT_EQ(table.Find(a), &c[0]) << "still there";
+  EXPECT_EQ(table.OldestWaiting(), &c[0]) << "and still waiting overall";
+  EXPECT_EQ(table.OldestWaitingFrom(Sa(one)), &c[1]) << "but no longer one of its address's";
+  EXPECT_NE(table.Add(&c[2], Sa(one), 2), 0u);
+  EXPECT_TRUE(table.AtCap(Sa(one)));
+  table.MarkActive(a);
+  table.Remove(a);
+  table.Remove(b);
+  EXPECT_FALSE(table.AtCap(Sa(one)));
+  EXPECT_EQ(table.size(), 1u);
+}
+
 }  // namespace
 }  // namespace im::net
