@@ -57,6 +57,9 @@ class Balancer final : private net::Listener::Owner,
   BackendPool& pool() override { return pool_; }
   void ReportDown(int backend_index, const std::string& why) override;
   void OnFirstBytes(Splice* splice) override { splices_.MarkActive(splice->id()); }
+  // A client that has ended holds no --max-conns-per-ip slot while its reply finishes: a
+  // client that closes and reconnects at once must find its slot free.
+  void OnClientEnded(Splice* splice) override { splices_.Uncount(splice->id()); }
   void OnRejected(Splice*) override { ++rejected_; }
   void OnRetried(Splice*) override { ++retried_; }
   void OnSpliceClosing(Splice* splice) override;

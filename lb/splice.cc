@@ -178,6 +178,7 @@ void Splice::OnDrained(Side& to) {
 // waits for them).
 void Splice::OnEof(Side& from) {
   if (state_ == State::kRejecting) return Close();  // the client has closed: the 503 was delivered
+  if (&from == &client_) owner_.OnClientEnded(this);  // its address's slot is free again
   if (state_ == State::kConnecting) {
     client_.eof = true;  // only the client is read while connecting
     if (replay_.empty()) Close();  // it left without a word: nothing to forward

@@ -51,6 +51,7 @@ class Splice {
     virtual BackendPool& pool() = 0;
     virtual void ReportDown(int backend_index, const std::string& why) = 0;
     virtual void OnFirstBytes(Splice* splice) = 0;  // the client has sent something
+    virtual void OnClientEnded(Splice* splice) = 0;  // the client has sent everything (EOF)
     virtual void OnRejected(Splice* splice) = 0;    // answered 503
     virtual void OnRetried(Splice* splice) = 0;     // a request went to a second backend
     virtual void OnSpliceClosing(Splice* splice) = 0;
