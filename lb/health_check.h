@@ -1,20 +1,36 @@
-// One health probe: a TCP connect to a down backend, bounded by --connect-timeout. The
-// balancer starts at most one per backend per --check-interval and hears the outcome
-// once. Deleted once its stream has closed. Loop thread only.
+// One health probe, speaking the protocol: connect, send "PING\n", and expect a "200"
+// reply line, all within --check-timeout. A backend whose process is stopped or whose
+// loop is stuck still completes the TCP handshake (the kernel does that), so only the
+// reply line shows that it is alive. The balancer starts at most one probe per backend
+// per --check-interval and hears the outcome once. Deleted once its stream has closed.
+// Loop thread only.
 #pragma once
 
 #include <uv.h>
+
+#include <string>
 
 #include "net/tcp_stream.h"
 #include "net/timer.h"
 
 namespace im::lb {
 
+// A connect error that says something about this process (out of descriptors, ports or
+// buffers), not about the backend: it never marks a backend down.
+bool IsLocalError(int err);
+
 class HealthProbe final : private net::Stream::Handler {
  public:
+  enum class Outcome {
+    kUp,       // answered "200 ..." in time
+    kDown,     // refused, reset, closed, answered otherwise, or silent past the timeout
+    kUnknown,  // a local error (IsLocalError) kept the probe from asking
+  };
+
   class Owner {
    public:
-    virtual void OnProbeDone(HealthProbe* probe, bool up) = 0;
+    // `why` says what went wrong for kDown and kUnknown.
+    virtual void OnProbeDone(HealthProbe* probe, Outcome outcome, const std::string& why) = 0;
 
    protected:
     ~Owner() = default;
@@ -29,19 +45,23 @@ class HealthProbe final : private net::Stream::Handler {
   int backend_index() const { return backend_index_; }
 
  private:
+  static constexpr size_t kMaxReply = 64;  // a reply line is far shorter; more is not one
+
   HealthProbe(uv_loop_t* loop, Owner& owner, int backend_index);
   ~HealthProbe() = default;
-  void Finish(bool up);
-  void OnStreamConnected(int status) override { Finish(status == 0); }
-  void OnStreamRead(std::string_view) override {}
-  void OnStreamEof() override {}
-  void OnStreamError(int) override { Finish(false); }
+  void Finish(Outcome outcome, const std::string& why);
+  void OnStreamConnected(int status) override;
+  void OnStreamRead(std::string_view bytes) override;
+  void OnStreamEof() override { Finish(Outcome::kDown, "closed without a reply to PING"); }
+  void OnStreamError(int err) override { Finish(Outcome::kDown, uv_strerror(err)); }
   void OnStreamClosed() override { delete this; }
 
   Owner* owner_;
   int backend_index_;
+  uint64_t timeout_ms_ = 0;
   net::TcpStream* stream_ = nullptr;
   net::Timer timer_;
+  std::string reply_;  // bytes of the reply line so far, at most kMaxReply
 };
 
 }  // namespace im::lb

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "lb/backend_pool.h"
+#include "lb/health_check.h"
 #include "lb/options.h"
 #include "net/log.h"
 #include "proto/reply.h"
@@ -18,6 +19,7 @@ Splice::Splice(uv_loop_t* loop, Owner& owner, const LbOptions& options)
       options_(options),
       timer_(loop, this, [](void* self) { static_cast<Splice*>(self)->OnTimer(); }),
       tried_(owner.pool().size(), false),
+      accepted_ms_(uv_now(loop)),
       last_active_ms_(uv_now(loop)) {
   client_.splice = backend_.splice = this;
 }
@@ -32,6 +34,9 @@ Splice* Splice::Create(uv_loop_t* loop, net::TcpStream* client, Owner& owner, co
 void Splice::Begin(uint64_t id) {
   id_ = id;
   client_.stream->SetNoDelay(true);
+  // Read from the start, so a client that has sent its request counts as active (it is
+  // not shed or timed out) even while the backend connect is in flight.
+  if (client_.stream->ReadStart() != 0) return Close();
   ConnectNext();
 }
 
@@ -46,6 +51,7 @@ void Splice::ConnectNext() {
     IM_LOG(kInfo, "Retrying client -> backend #%d", index);
   }
   state_ = State::kConnecting;
+  answered_ = false;
   const auto* addr = reinterpret_cast<const sockaddr*>(&owner_.pool().at(index).addr);
   backend_.stream = net::TcpStream::Connect(loop_, addr, &backend_);
   timer_.Start(options_.connect_timeout_ms);
@@ -59,33 +65,98 @@ void Splice::OnConnected(Side& side, int status) {
   IM_LOG(kInfo, "Client connected to backend: %s", owner_.pool().at(backend_index_).name.c_str());
   backend_.stream->SetNoDelay(true);
   last_active_ms_ = uv_now(loop_);
-  if (client_.stream->ReadStart() != 0 || backend_.stream->ReadStart() != 0) Close();
+  if (backend_.stream->ReadStart() != 0) return Close();
+  // What the client sent meanwhile goes first; it stays in replay_ until the backend answers.
+  if (!replay_.empty()) {
+    if (backend_.stream->Write(replay_) != 0) return Close();
+    if (request_sent_ || client_.eof) ArmReplyTimer();
+    if (replay_.size() > kMaxReplay) {
+      replay_overflow_ = true;
+      std::string().swap(replay_);
+    }
+  }
+  if (client_.eof) {
+    if (backend_.stream->Shutdown() != 0) return Close();
+  } else if (backend_.stream->write_queue_bytes() == 0 && client_.stream->ReadStart() != 0) {
+    return Close();
+  }  // else OnDrained resumes reading the client
 }
 
 void Splice::ConnectFailed(int err) {
-  owner_.ReportDown(backend_index_, err);
-  tried_[static_cast<size_t>(backend_index_)] = true;
   // The failed stream frees itself; this pair hears nothing more from it.
   backend_.stream->Abandon();
   backend_.stream = nullptr;
+  if (IsLocalError(err)) {
+    // Our own shortage: every backend would fail the same way, and none is to blame.
+    IM_LOG(kWarn, "connect to backend #%d: %s (a local error: the backend stays up)", backend_index_,
+           uv_strerror(err));
+    return Reject();
+  }
+  owner_.ReportDown(backend_index_, uv_strerror(err));
+  tried_[static_cast<size_t>(backend_index_)] = true;
+  ConnectNext();
+}
+
+// The backend took the request and sent nothing back in time: it is stopped or stuck.
+// Reset its connection (see docs/DESIGN.md for what that does and does not undo) and
+// hand the request to the next healthy backend, if we still hold all of it.
+void Splice::OnNoReply() {
+  owner_.ReportDown(backend_index_, "no reply within --response-timeout (" +
+                                        std::to_string(options_.response_timeout_ms) + " ms)");
+  tried_[static_cast<size_t>(backend_index_)] = true;
+  backend_.stream->SetHandler(nullptr);
+  backend_.stream->CloseReset();
+  backend_.stream = nullptr;
+  backend_.eof = false;
+  if (replay_overflow_) {
+    IM_LOG(kInfo, "No reply and the request is too long to retry: client closed");
+    return Close();
+  }
+  owner_.OnRetried(this);
   ConnectNext();
 }
 
 void Splice::OnTimer() {
   if (state_ == State::kConnecting) {
     ConnectFailed(UV_ETIMEDOUT);
+  } else if (state_ == State::kSplicing) {
+    if (!answered_) OnNoReply();
   } else if (state_ == State::kRejecting) {
     Close();
   }
 }
 
 void Splice::OnRead(Side& from, std::string_view bytes) {
-  if (state_ == State::kRejecting) return;  // the client's request is ignored
-  if (state_ != State::kSplicing) return;
+  if (state_ == State::kRejecting || state_ == State::kClosing) return;  // the client's request is ignored
   last_active_ms_ = uv_now(loop_);
   if (&from == &client_ && !client_spoke_) {
     client_spoke_ = true;
     owner_.OnFirstBytes(this);
+  }
+  if (state_ == State::kConnecting) {
+    // Only the client is read while connecting: keep its bytes, and one read's worth at most.
+    if (bytes.find('\n') != std::string_view::npos) request_sent_ = true;
+    replay_.append(bytes);
+    if (replay_.size() >= kMaxReplay) client_.stream->ReadStop();
+    return;
+  }
+  if (&from == &backend_) {
+    if (!answered_) {
+      answered_ = true;
+      timer_.Stop();
+      std::string().swap(replay_);
+    }
+  } else if (!answered_) {
+    if (!replay_overflow_ && replay_.size() + bytes.size() <= kMaxReplay) {
+      replay_.append(bytes);
+    } else {
+      replay_overflow_ = true;
+      std::string().swap(replay_);
+    }
+    if (bytes.find('\n') != std::string_view::npos) {
+      request_sent_ = true;
+      ArmReplyTimer();
+    }
   }
   Side& to = Other(from);
   if (to.stream->Write(bytes) != 0) return Close();
@@ -103,13 +174,35 @@ void Splice::OnDrained(Side& to) {
   }
 }
 
-// The source has ended: pass the end on once its bytes are out (uv_shutdown waits for them).
+// The source has ended: pass the end on at once once its bytes are out (uv_shutdown
+// waits for them).
 void Splice::OnEof(Side& from) {
   if (state_ == State::kRejecting) return Close();  // the client has closed: the 503 was delivered
+  if (&from == &client_) owner_.OnClientEnded(this);  // its address's slot is free again
+  if (state_ == State::kConnecting) {
+    client_.eof = true;  // only the client is read while connecting
+    if (replay_.empty()) Close();  // it left without a word: nothing to forward
+    return;                        // else OnConnected forwards it and the end
+  }
   if (state_ != State::kSplicing) return;
   from.eof = true;
+  if (!answered_) {
+    if (&from == &client_) {
+      ArmReplyTimer();  // the end completes the request (a last line without '\n')
+    } else {
+      timer_.Stop();  // a backend that closes without a word is not stuck: no retry
+    }
+  }
   if (Other(from).stream->Shutdown() != 0) return Close();
   MaybeFinish();
+}
+
+// From the end of the request (a '\n' or the client's end), not from its first byte: a
+// client that sends half a line and waits must not make its backend look stuck.
+void Splice::ArmReplyTimer() {
+  if (options_.response_timeout_ms > 0 && !answered_ && !backend_.eof && !timer_.active()) {
+    timer_.Start(options_.response_timeout_ms);
+  }
 }
 
 // Both directions have ended and every byte has been handed to the kernel.
@@ -121,10 +214,11 @@ void Splice::MaybeFinish() {
 }
 
 // No backend can take this client: say so in one line, then linger until the client has
-// closed (or a second has passed), so the reply is not lost to a reset caused by the
-// request bytes we never read.
+// closed (or a second has passed), so the reply is not lost to a reset caused by request
+// bytes we never read.
 void Splice::Reject() {
   state_ = State::kRejecting;
+  std::string().swap(replay_);
   owner_.OnRejected(this);
   IM_LOG(kInfo, "No backend available: client rejected");
   net::TcpStream* client = client_.stream;

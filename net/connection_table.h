@@ -2,7 +2,9 @@
 // to stay available: which connections are still waiting for their first bytes (the
 // ones to time out, and the oldest of them to shed when full), and how many each remote
 // address holds (so one host cannot take every slot). Trusted addresses (a balancer in
-// front of the server) are exempt from the per-address cap. No I/O. Loop thread only.
+// front of the server) are exempt from the per-address cap. A daemon that would rather
+// make room than refuse asks AtCap() first and sheds OldestWaitingFrom() that address.
+// No I/O. Loop thread only.
 #pragma once
 
 #include <sys/socket.h>
@@ -32,12 +34,16 @@ class ConnectionTable {
   uint64_t Add(Conn* conn, const sockaddr* peer, uint64_t now_ms) {
     std::string key = IpKey(peer);
     bool counted = max_per_address_ > 0 && !trusted_.count(key);
-    if (counted && per_address_[key] >= max_per_address_) {
+    if (counted && per_address_[key].count >= max_per_address_) {
       ++refused_;
       return 0;
     }
     uint64_t id = next_id_++;
-    if (counted) ++per_address_[key];
+    if (counted) {
+      PerAddress& slot = per_address_[key];
+      ++slot.count;
+      slot.waiting.insert(id);
+    }
     entries_.emplace(id, Entry{conn, counted ? std::move(key) : std::string(), now_ms, counted});
     waiting_.insert(id);
     return id;
@@ -48,15 +54,53 @@ class ConnectionTable {
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     if (it->second.counted) {
-      auto count = per_address_.find(it->second.address);
-      if (count != per_address_.end() && --count->second == 0) per_address_.erase(count);
+      auto slot = per_address_.find(it->second.address);
+      if (slot != per_address_.end()) {
+        slot->second.waiting.erase(id);
+        if (--slot->second.count == 0) per_address_.erase(slot);
+      }
     }
     waiting_.erase(id);
     entries_.erase(it);
   }
 
   // The connection sent what it came for: it no longer times out or gets shed.
-  void MarkActive(uint64_t id) { waiting_.erase(id); }
+  void MarkActive(uint64_t id) {
+    if (waiting_.erase(id) == 0) return;
+    const Entry& e = entries_.at(id);
+    if (!e.counted) return;
+    auto slot = per_address_.find(e.address);
+    if (slot != per_address_.end()) slot->second.waiting.erase(id);
+  }
+
+  // The connection stays, but no longer holds one of its address's slots (its client
+  // has finished sending and the daemon is only finishing with it). Idempotent.
+  void Uncount(uint64_t id) {
+    auto it = entries_.find(id);
+    if (it == entries_.end() || !it->second.counted) return;
+    auto slot = per_address_.find(it->second.address);
+    if (slot != per_address_.end()) {
+      slot->second.waiting.erase(id);
+      if (--slot->second.count == 0) per_address_.erase(slot);
+    }
+    it->second.counted = false;
+    it->second.address.clear();
+  }
+
+  // Whether Add would refuse a connection from `peer` now (its address holds
+  // max_per_address connections; never for a trusted address or without a cap).
+  bool AtCap(const sockaddr* peer) const {
+    if (max_per_address_ == 0) return false;
+    auto slot = per_address_.find(IpKey(peer));
+    return slot != per_address_.end() && slot->second.count >= max_per_address_;
+  }
+  // The longest-waiting connection from `peer`'s address that has sent nothing yet, or
+  // nullptr (also when the address is not counted: no cap, or trusted). O(log n).
+  Conn* OldestWaitingFrom(const sockaddr* peer) const {
+    auto slot = per_address_.find(IpKey(peer));
+    if (slot == per_address_.end() || slot->second.waiting.empty()) return nullptr;
+    return Find(*slot->second.waiting.begin());
+  }
 
   Conn* Find(uint64_t id) const {
     auto it = entries_.find(id);
@@ -98,7 +142,11 @@ class ConnectionTable {
   uint64_t refused_ = 0;
   std::map<uint64_t, Entry> entries_;  // by id: accept order
   std::set<uint64_t> waiting_;         // ids that have sent nothing yet
-  std::unordered_map<std::string, size_t> per_address_;
+  struct PerAddress {
+    size_t count = 0;
+    std::set<uint64_t> waiting;  // its ids that have sent nothing yet
+  };
+  std::unordered_map<std::string, PerAddress> per_address_;
   std::set<std::string> trusted_;
 };
 
