@@ -63,6 +63,11 @@ class Stream {
   }
   // The remote address, known from the start for accepted and connected TCP streams.
   virtual const sockaddr_storage& peer() const = 0;
+  // An error the kernel has recorded for the connection though its bytes could still be
+  // read (a reset that arrived after the request): 0 if none. A server checks it before
+  // applying a request, so one a balancer gave up on and retried elsewhere is not
+  // applied here too. Clears the error, as SO_ERROR does.
+  virtual int TakePendingError() { return 0; }
 
  protected:
   Stream() = default;

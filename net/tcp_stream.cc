@@ -160,4 +160,13 @@ void TcpStream::OnClose(uv_handle_t* handle) noexcept {
   delete self;
 }
 
+int TcpStream::TakePendingError() {
+  uv_os_fd_t fd;
+  if (closing_ || uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return 0;
+  int error = 0;
+  socklen_t len = sizeof error;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) return 0;
+  return error == 0 ? 0 : uv_translate_sys_error(error);
+}
+
 }  // namespace im::net

@@ -27,6 +27,7 @@ class TcpStream final : public Stream {
   int Shutdown() override;
   void Close() override;
   const sockaddr_storage& peer() const override { return peer_; }
+  int TakePendingError() override;
 
   // Closes with a reset (RST): the kernel discards what the peer sent and we did not read.
   void CloseReset();

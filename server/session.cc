@@ -43,6 +43,13 @@ void Session::OnLinesError(int) { Close(); }  // a reset: nobody to answer
 void Session::OnRequestLine(std::string_view line) {
   lines_.StopReading();  // one request per connection; the rest is ignored
   owner_.OnSessionActive(this);
+  // Reset after sending: its sender (a balancer whose wait ran out) has given up on this
+  // request and may have retried it elsewhere, so it must not be applied here too.
+  if (int error = lines_.stream()->TakePendingError(); error != 0) {
+    IM_LOG(kInfo, "tcp %s: reset before its request was read (%s); not applied",
+           net::FormatAddress(lines_.stream()->peer()).c_str(), uv_err_name(error));
+    return Close();
+  }
   auto parsed = proto::ParseRequest(line);
   if (auto* reply = std::get_if<proto::Reply>(&parsed)) return SendReply(*reply);
   auto& request = std::get<proto::Request>(parsed);
@@ -61,12 +68,14 @@ void Session::SendReply(proto::Reply reply, std::string_view line) {
   state_ = State::kReplying;
   std::string_view logged = proto::ReplyLine(reply);
   if (line.empty()) line = logged;
-  if (net::LogEnabled(net::LogLevel::kInfo)) {
+  // A balancer's probes would fill the log: PING is logged at debug level only.
+  net::LogLevel level = parsed_ && verb_ == proto::Verb::kPing ? net::LogLevel::kDebug : net::LogLevel::kInfo;
+  if (net::LogEnabled(level)) {
     // The verb and the user only: other arguments (a password, a proof) are never logged.
     std::string what = parsed_ ? std::string(proto::VerbName(verb_)) + (user_.empty() ? "" : " " + proto::Printable(user_))
                                : "(unparsed)";
-    IM_LOG(kInfo, "tcp %s %s -> %.*s", net::FormatAddress(lines_.stream()->peer()).c_str(), what.c_str(),
-           static_cast<int>(logged.size() - 1), logged.data());
+    net::LogWrite(level, "tcp %s %s -> %.*s", net::FormatAddress(lines_.stream()->peer()).c_str(), what.c_str(),
+                  static_cast<int>(logged.size() - 1), logged.data());
   }
   // The reply is a few bytes on a fresh socket: it nearly always goes out at once.
   if (lines_.Write(line) != 0) return Close();  // the client is gone

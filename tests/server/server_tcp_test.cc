@@ -1,5 +1,6 @@
 // im-server's TCP account protocol, row by row, and its defences against bad clients.
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -87,6 +88,24 @@ TEST_F(ServerTest, HugeGarbageIsRejectedWithoutBuffering) {
   std::string reply = TcpExchange(server_.tcp_port, garbage);
   EXPECT_EQ(reply, "400 BAD REQUEST\n");
   EXPECT_EQ(Request("REG still.here"), "200 OK");
+}
+
+TEST_F(ServerTest, ARequestWhoseSenderResetItIsNotApplied) {
+  // What a balancer does to a backend that left a request unanswered: it resets the
+  // connection and retries elsewhere. Here the server had accepted the connection, then
+  // stopped before reading; the reset arrives while it is stopped.
+  Start();
+  int fd = ConnectTcp(server_.tcp_port);
+  ASSERT_GE(fd, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // accepted by now
+  ASSERT_EQ(kill(server_.process->pid(), SIGSTOP), 0);
+  ASSERT_EQ(send(fd, "REG retried\n", 12, 0), 12);
+  linger reset{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  close(fd);  // RST
+  ASSERT_EQ(kill(server_.process->pid(), SIGCONT), 0);
+  EXPECT_TRUE(server_.process->WaitForLog("reset before its request was read", 2000)) << server_.process->Log();
+  EXPECT_EQ(Request("REG retried"), "200 OK") << "the abandoned copy was not applied";
 }
 
 TEST_F(ServerTest, SilentClientIsClosedAfterIdleTimeout) {
