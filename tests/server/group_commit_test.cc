@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "net/handle.h"
 #include "tests/server/fake_store.h"
 
 namespace im::server {
@@ -33,7 +34,7 @@ class GroupCommitTest : public ::testing::Test {
   }
   ~GroupCommitTest() override {
     commit_->Close();
-    uv_close(reinterpret_cast<uv_handle_t*>(&spin_), nullptr);
+    uv_close(net::AsHandle(&spin_), nullptr);
     commit_.reset();
     uv_run(&loop_, UV_RUN_DEFAULT);
     EXPECT_EQ(uv_loop_close(&loop_), 0);
