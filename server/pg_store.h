@@ -54,7 +54,7 @@ class PgStore final : public Store {
     std::string conninfo;   // what libpq parses: a postgresql:// URI or "key=value ..."
     std::string shown;      // for Describe(): the URL without a password
     int64_t max_users = 0;  // 0: no limit
-    uint64_t connect_timeout_ms = 2000;  // from the conninfo's connect_timeout (s), if given
+    uint64_t connect_timeout_ms = 5000;  // connect and schema; the conninfo's connect_timeout (s), if given
   };
   static constexpr uint64_t kReadMs = 1000;         // a read answers within this (else 500)
   static constexpr uint64_t kSecretMs = 5000;       // the start-up read of the shared secret

@@ -88,7 +88,10 @@ Postgres::~Postgres() {
   Stop(true);
 }
 
-std::string Postgres::Url(const std::string& db) const { return "postgresql://im@/" + db + "?host=" + dir_.path(); }
+// A generous connect timeout: a loaded test machine may take seconds for the schema.
+std::string Postgres::Url(const std::string& db) const {
+  return "postgresql://im@/" + db + "?host=" + dir_.path() + "&connect_timeout=10";
+}
 
 bool Postgres::CreateDatabase(const std::string& db) {
   if (Psql("postgres", "CREATE DATABASE " + db)) return true;

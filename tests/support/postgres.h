@@ -24,7 +24,7 @@ class Postgres {
   bool Stop(bool immediate = true);  // pg_ctl stop -m immediate|fast
   bool Restart();                    // pg_ctl start again on the same data
   const std::string& socket_dir() const { return dir_.path(); }
-  // postgresql://im@/DB?host=DIR
+  // postgresql://im@/DB?host=DIR&connect_timeout=10
   std::string Url(const std::string& db) const;
   // A fresh database; false (with a test failure) if it could not be created.
   bool CreateDatabase(const std::string& db);
