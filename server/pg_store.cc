@@ -776,7 +776,8 @@ void PgStore::FinishWrite(Op& op) {
 
 void PgStore::GiveUpInDoubt() {
   in_doubt_ = false;
-  unresolved_.emplace_back(token_, batch_app_);
+  // Bounded: a lookup that keeps failing must not grow the list (or each connect) forever.
+  if (unresolved_.size() < kMaxUnresolved) unresolved_.emplace_back(token_, batch_app_);
   IM_LOG(kWarn, "postgresql: a batch was in flight when the connection was lost and could not be looked up "
                 "before its deadline: answered 500, checked after the next connect");
   AnswerWrite(StoreStatus::Error("postgresql: connection lost with the batch in flight"), "", 0, 0);
@@ -821,7 +822,7 @@ void PgStore::FinishResolve(Op& op) {
   if (!known) {
     // The old backend still runs (or the lookup failed): a current batch waits for its
     // deadline; an old one is looked up after the next connect.
-    if (!current) unresolved_.emplace_back(op.token, op.app);
+    if (!current && unresolved_.size() < kMaxUnresolved) unresolved_.emplace_back(op.token, op.app);
     IM_LOG(kWarn, "postgresql: could not settle a batch in doubt yet (%s)",
            op.error.empty() ? "its old backend is still running" : op.error.c_str());
     return;

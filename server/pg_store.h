@@ -60,6 +60,7 @@ class PgStore final : public Store {
   static constexpr uint64_t kSecretMs = 5000;       // the start-up read of the shared secret
   static constexpr uint64_t kMinBackoffMs = 100;
   static constexpr uint64_t kMaxBackoffMs = 2000;
+  static constexpr size_t kMaxUnresolved = 64;     // batches answered 500 in doubt, still to look up
 
   // "postgresql://..." / "postgres://..." (a libpq URI), or "postgresql:KEY=VALUE ..." (a
   // libpq keyword/value string). False with *error for a malformed one, a host name, or

@@ -3,6 +3,7 @@
 // database (REG on one, ADD on the other, one id registered on both at once: exactly one
 // 200); PostgreSQL stopped under load (500s within a few seconds, no restart of
 // im-server, service back once PostgreSQL is, no acknowledged write lost).
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -87,6 +88,10 @@ TEST_F(ServerPgTest, EveryVerbEndToEnd) {
   std::string count;
   ASSERT_TRUE(pg_->Psql("postgres", "SELECT count(*) FROM users", &count));
   EXPECT_EQ(count, "2") << "the rows are in PostgreSQL";
+  // A clean stop closes the connection and every handle (uv_loop_close succeeds).
+  a.process->Signal(SIGTERM);
+  EXPECT_EQ(a.process->Wait(5000), 0) << a.process->Log();
+  EXPECT_EQ(a.process->CountLog("exited cleanly"), 1) << a.process->Log();
 }
 
 TEST_F(ServerPgTest, TwoServersShareOneDatabaseAndOneIdIsRegisteredOnce) {
@@ -166,6 +171,10 @@ TEST_F(ServerPgTest, PostgresStoppedUnderLoadGives500sThenServiceResumesWithNoth
   ASSERT_TRUE(pg_->Stop(/*immediate=*/true));
   auto stopped = Clock::now();
   EXPECT_TRUE(wait_for(stopped, "500 SERVER ERROR", 3000)) << "500s within a few seconds\n" << a.process->Log();
+  UdpClient udp;
+  auto asked = Clock::now();
+  EXPECT_EQ(udp.Ask(a.udp_port, "GET load0", 2000).value_or("no answer"), "500 SERVER ERROR\n") << "reads too";
+  EXPECT_LT(Clock::now() - asked, std::chrono::milliseconds(500)) << "and fast";
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_TRUE(pg_->Restart()) << pg_->Log();
   auto restarted = Clock::now();
