@@ -432,7 +432,7 @@ std::string PgStore::Describe() const {
 }
 
 std::string PgStore::Stats() const {
-  return "pg reconnects " + std::to_string(reconnects_) + " deadline resets " + std::to_string(deadline_resets_) +
+  return "pg connect retries " + std::to_string(reconnects_) + " deadline resets " + std::to_string(deadline_resets_) +
          " in doubt resolved " + std::to_string(resolved_) + " in doubt committed " +
          std::to_string(in_doubt_committed_);
 }

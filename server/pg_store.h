@@ -155,7 +155,7 @@ class PgStore final : public Store {
   std::vector<std::pair<uint64_t, std::string>> unresolved_;
 
   // Counters for Stats().
-  uint64_t reconnects_ = 0;
+  uint64_t reconnects_ = 0;      // connect attempts after a loss or a failed attempt
   uint64_t deadline_resets_ = 0;
   uint64_t resolved_ = 0;
   uint64_t in_doubt_committed_ = 0;

@@ -181,7 +181,7 @@ TEST_F(PgStoreTest, StoppedItAnswers500AtOnceAndComesBackWithoutARestart) {
   EXPECT_TRUE(Exists("alice")) << "the acknowledged write survived";
   EXPECT_FALSE(Exists("bob")) << "the refused one was never applied";
   EXPECT_EQ(Write({Request{Verb::kReg, "bob", ""}}).replies, std::vector<Reply>{Reply::kOk});
-  EXPECT_NE(store_->Stats().find("pg reconnects"), std::string::npos);
+  EXPECT_NE(store_->Stats().find("pg connect retries"), std::string::npos);
 }
 
 TEST_F(PgStoreTest, ABatchInFlightWhenItsConnectionDiesIsLookedUpBeforeItIsAnswered) {
