@@ -439,6 +439,7 @@ std::string PgStore::Stats() const {
 
 StoreStatus PgStore::NotReady() const {
   if (state_ == State::kClosed) return StoreStatus::Error("shutting down");
+  if (state_ == State::kReady) return StoreStatus::Busy("postgresql: too many reads in flight");
   return StoreStatus::Error("postgresql not connected" + (last_problem_.empty() ? "" : " (" + last_problem_ + ")"));
 }
 
@@ -845,6 +846,10 @@ void PgStore::FinishResolve(Op& op) {
 
 // --- Reads.
 
+// A stalled database must not grow the pipeline (and libpq's output buffer) without
+// bound: past kMaxInFlight Ops a read answers 500 at once, as if not connected.
+bool PgStore::CanRead() const { return state_ == State::kReady && ops_.size() < kMaxInFlight; }
+
 void PgStore::Answer(Op& op, const StoreStatus& status) {
   void* target = op.target;
   if (target == nullptr) return;
@@ -915,7 +920,7 @@ void PgStore::Answer(Op& op, const StoreStatus& status) {
 }
 
 void PgStore::ReadBuddies(BuddyQuery* query) {
-  if (state_ != State::kReady) {
+  if (!CanRead()) {
     Op op{OpKind::kBuddies, query};
     return Answer(op, NotReady());
   }
@@ -930,7 +935,7 @@ void PgStore::ReadBuddies(BuddyQuery* query) {
 }
 
 void PgStore::ReadAccount(AccountQuery* query) {
-  if (state_ != State::kReady) {
+  if (!CanRead()) {
     Op op{OpKind::kAccount, query};
     return Answer(op, NotReady());
   }
@@ -939,7 +944,7 @@ void PgStore::ReadAccount(AccountQuery* query) {
 }
 
 void PgStore::ReadSession(SessionQuery* query) {
-  if (state_ != State::kReady) {
+  if (!CanRead()) {
     Op op{OpKind::kSession, query};
     return Answer(op, NotReady());
   }
@@ -951,7 +956,7 @@ void PgStore::ReadSession(SessionQuery* query) {
 // Start-up: the first server stores its candidate, every server reads the stored one.
 // Raw random bytes: a bytea parameter and result in binary form (they may hold NULs).
 void PgStore::ReadSecret(SecretQuery* query) {
-  if (state_ != State::kReady) {
+  if (!CanRead()) {
     Op op{OpKind::kSecret, query};
     return Answer(op, NotReady());
   }

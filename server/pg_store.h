@@ -60,6 +60,7 @@ class PgStore final : public Store {
   static constexpr uint64_t kSecretMs = 5000;       // the start-up read of the shared secret
   static constexpr uint64_t kMinBackoffMs = 100;
   static constexpr uint64_t kMaxBackoffMs = 2000;
+  static constexpr size_t kMaxInFlight = 1024;     // reads past this many Ops answer 500 at once
   static constexpr size_t kMaxUnresolved = 64;     // batches answered 500 in doubt, still to look up
 
   // "postgresql://..." / "postgres://..." (a libpq URI), or "postgresql:KEY=VALUE ..." (a
@@ -124,6 +125,7 @@ class PgStore final : public Store {
   void FailReads(const std::string& why);
   static void Answer(Op& op, const StoreStatus& status);
   StoreStatus NotReady() const;
+  bool CanRead() const;
 
   uv_loop_t* loop_;
   Options options_;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <thread>
 
@@ -214,6 +216,34 @@ TEST_F(PgStoreTest, ABatchInFlightWhenItsConnectionDiesIsLookedUpBeforeItIsAnswe
   EXPECT_NE(store_->Stats().find("in doubt resolved 1"), std::string::npos) << store_->Stats();
   RunFor(1500);
   EXPECT_EQ(Write({Request{Verb::kReg, "carol", ""}}).replies, std::vector<Reply>{Reply::kOk}) << "it had not committed";
+}
+
+TEST_F(PgStoreTest, AStalledDatabaseBoundsTheReadsInFlightAndTheirWait) {
+  ASSERT_TRUE(Open());
+  std::string pid;
+  ASSERT_TRUE(pg_->Psql("postgres", "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'im-server-%'", &pid));
+  ASSERT_FALSE(pid.empty());
+  ASSERT_EQ(kill(std::stoi(pid), SIGSTOP), 0);
+  std::vector<std::unique_ptr<Read>> reads;
+  int at_once = 0;
+  for (size_t i = 0; i < PgStore::kMaxInFlight + 100; ++i) {
+    reads.push_back(std::make_unique<Read>());
+    reads.back()->user = "u" + std::to_string(i);
+    store_->ReadBuddies(reads.back().get());
+    at_once += reads.back()->done;
+  }
+  EXPECT_EQ(at_once, 100) << "past the bound, reads answer 500 at once";
+  auto start = Clock::now();
+  RunUntil(&reads.front()->done, 5000);
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1500)) << "a stuck read answers by its deadline";
+  EXPECT_FALSE(reads.front()->status.ok());
+  RunFor(50);
+  int answered = 0;
+  for (auto& r : reads) answered += r->done;
+  EXPECT_EQ(answered, static_cast<int>(reads.size())) << "every read answered (the stuck connection was reset)";
+  kill(std::stoi(pid), SIGCONT);
+  WaitConnected(5000);
+  EXPECT_FALSE(Exists("nobody"));
 }
 
 TEST_F(PgStoreTest, OpenFailsClearlyWhenNothingListens) {
