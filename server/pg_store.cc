@@ -673,6 +673,9 @@ void PgStore::ReadResults() {
     }
     if (op.error.empty() && status == PGRES_FATAL_ERROR) op.error = Trim(PQresultErrorMessage(r));
     if (op.error.empty() && status == PGRES_PIPELINE_ABORTED) op.error = "pipeline aborted";
+    if (op.kind == OpKind::kResolve && op.results == 0 && status == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+      op.ended = std::strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    }
     if (op.results == op.data_index && status == PGRES_TUPLES_OK && op.data == nullptr) {
       op.data = r;
     } else {
@@ -808,18 +811,20 @@ void PgStore::SendResolve(uint64_t token, const std::string& app) {
   Op* op = Push(OpKind::kResolve, this, uv_now(loop_) + options_.connect_timeout_ms, 1);
   op->token = token;
   op->app = app;
-  Send("SELECT pg_terminate_backend(pid, 1000) FROM pg_stat_activity WHERE application_name = $1", {app}) &&
-      Send("SELECT b.replies, b.written, b.dropped, "
-           "EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $2) "
-           "FROM (SELECT 1) AS one LEFT JOIN im_batches b ON b.token = $1::bigint",
-           {Int(static_cast<int64_t>(token)), app}) &&
+  // True once no backend of that connection is left (none found, or it exited within
+  // 1 s). pg_stat_activity is a snapshot per transaction, so this is asked only once; the
+  // lookup is the next statement, with a snapshot taken after the old backend ended.
+  Send("SELECT coalesce(bool_and(pg_terminate_backend(pid, 1000)), true) FROM pg_stat_activity "
+       "WHERE application_name = $1",
+       {app}) &&
+      Send("SELECT b.replies, b.written, b.dropped FROM (SELECT 1) AS one LEFT JOIN im_batches b ON b.token = $1::bigint",
+           {Int(static_cast<int64_t>(token))}) &&
       Sync();
 }
 
 void PgStore::FinishResolve(Op& op) {
   bool current = in_doubt_ && batch_ != nullptr && op.token == token_;
-  bool known = op.error.empty() && op.data != nullptr && PQntuples(op.data) == 1 &&
-               std::strcmp(PQgetvalue(op.data, 0, 3), "f") == 0;
+  bool known = op.error.empty() && op.ended && op.data != nullptr && PQntuples(op.data) == 1;
   if (!known) {
     // The old backend still runs (or the lookup failed): a current batch waits for its
     // deadline; an old one is looked up after the next connect.

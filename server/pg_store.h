@@ -97,6 +97,7 @@ class PgStore final : public Store {
     std::string error;           // the first error of the segment
     uint64_t token = 0;          // kResolve: the batch looked up
     std::string app;             // kResolve: the application_name it was sent under
+    bool ended = false;          // kResolve: its old backend is gone
   };
 
   PgStore(uv_loop_t* loop, const Options& options);

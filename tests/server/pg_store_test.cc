@@ -246,6 +246,26 @@ TEST_F(PgStoreTest, AStalledDatabaseBoundsTheReadsInFlightAndTheirWait) {
   EXPECT_FALSE(Exists("nobody"));
 }
 
+TEST_F(PgStoreTest, AWriteToAStalledDatabaseAnswers500ByItsDeadlineAndIsNeverAppliedLater) {
+  ASSERT_TRUE(Open());
+  std::string pid;
+  ASSERT_TRUE(pg_->Psql("postgres", "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'im-server-%'", &pid));
+  ASSERT_FALSE(pid.empty());
+  ASSERT_EQ(kill(std::stoi(pid), SIGSTOP), 0);
+  auto start = Clock::now();
+  Sink sink = Write({Request{Verb::kReg, "late", ""}}, /*budget_ms=*/500);
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(800)) << "answered by its deadline";
+  EXPECT_FALSE(sink.status.ok());
+  RunFor(300);
+  kill(std::stoi(pid), SIGCONT);  // the backend wakes up with the batch in its socket
+  RunFor(1500);
+  WaitConnected(5000);
+  EXPECT_EQ(Write({Request{Verb::kReg, "late", ""}}).replies, std::vector<Reply>{Reply::kOk})
+      << "the batch answered 500 was not applied after the database woke up";
+  EXPECT_NE(store_->Stats().find("in doubt resolved 1 in doubt committed 0"), std::string::npos)
+      << "looked up after the old backend ended: " << store_->Stats();
+}
+
 TEST_F(PgStoreTest, OpenFailsClearlyWhenNothingListens) {
   PgStore::Options o;
   std::string error;
