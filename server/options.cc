@@ -37,7 +37,9 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     ("tcp-port", "TCP port for REG/ADD/DEL (0: any free port)", cxxopts::value<int>()->default_value(std::to_string(d.tcp_port)))
     ("udp-port", "UDP port for SET/GET (0: any free port)", cxxopts::value<int>()->default_value(std::to_string(d.udp_port)))
     ("host", "Address to bind both sockets to", cxxopts::value<std::string>()->default_value(d.host))
-    ("store", "Storage engine: sqlite:PATH[?sync=full|normal&cache_mib=N] (default sqlite:im.db)", cxxopts::value<std::string>())
+    ("store", "Storage engine: sqlite:PATH[?sync=full|normal&cache_mib=N] (default sqlite:im.db), "
+              "postgresql://USER@IP[:PORT]/DB[?host=SOCKETDIR&...] or postgresql:KEY=VALUE ... (libpq; IP or socket directory, no host names)",
+     cxxopts::value<std::string>())
     ("db", "SQLite database file (same as --store sqlite:PATH); several servers may share one", cxxopts::value<std::string>())
     ("presence-ttl", "Seconds after which a user without a fresh SET ONLINE is OFFLINE", cxxopts::value<double>()->default_value("30"))
     ("max-users", "Accounts allowed before REG answers 203 (0: no limit)", cxxopts::value<int64_t>()->default_value("0"))

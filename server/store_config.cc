@@ -1,5 +1,6 @@
 #include "server/store_config.h"
 
+#include "server/pg_store.h"
 #include "server/sqlite_store.h"
 
 namespace im::server {
@@ -38,14 +39,17 @@ namespace {
 
 // The engines: a new engine is a new file and a new row in each of these two functions.
 bool ParseEngine(const StoreConfig& config, std::string* scheme, std::string* location,
-                 SqliteStore::Options* sqlite, std::string* error) {
+                 SqliteStore::Options* sqlite, PgStore::Options* pg, std::string* error) {
   auto options = config.options;
   if (!SplitStoreUrl(config.url, scheme, location, &options)) {
     *error = "--store " + config.url + ": options must be ?name=value&name=value";
     return false;
   }
   if (*scheme == "sqlite") return SqliteStore::ParseOptions(*location, options, config.max_users, sqlite, error);
-  *error = "--store " + config.url + ": unknown engine \"" + *scheme + "\" (known: sqlite)";
+  if (*scheme == "postgresql" || *scheme == "postgres") {
+    return PgStore::ParseOptions(*location, options, config.max_users, pg, error);
+  }
+  *error = "--store " + config.url + ": unknown engine \"" + *scheme + "\" (known: sqlite, postgresql)";
   return false;
 }
 
@@ -54,14 +58,17 @@ bool ParseEngine(const StoreConfig& config, std::string* scheme, std::string* lo
 bool CheckStoreConfig(const StoreConfig& config, std::string* error) {
   std::string scheme, location;
   SqliteStore::Options sqlite;
-  return ParseEngine(config, &scheme, &location, &sqlite, error);
+  PgStore::Options pg;
+  return ParseEngine(config, &scheme, &location, &sqlite, &pg, error);
 }
 
 std::unique_ptr<Store> OpenStore(uv_loop_t* loop, const StoreConfig& config, std::string* error) {
   std::string scheme, location;
   SqliteStore::Options sqlite;
-  if (!ParseEngine(config, &scheme, &location, &sqlite, error)) return nullptr;
+  PgStore::Options pg;
+  if (!ParseEngine(config, &scheme, &location, &sqlite, &pg, error)) return nullptr;
   if (scheme == "sqlite") return SqliteStore::Open(loop, sqlite, error);
+  if (scheme == "postgresql" || scheme == "postgres") return PgStore::Open(loop, pg, error);
   return nullptr;
 }
 

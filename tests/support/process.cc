@@ -141,7 +141,8 @@ std::string BinaryPath(const char* env_name) {
 ServerHandle StartServer(const std::string& db_path, const std::string& log_path,
                          const std::vector<std::string>& extra, int tcp_port, int udp_port) {
   std::vector<std::string> argv = {BinaryPath("IM_SERVER"), "--tcp-port", std::to_string(tcp_port),
-                                   "--udp-port", std::to_string(udp_port), "--db", db_path};
+                                   "--udp-port", std::to_string(udp_port)};
+  if (!db_path.empty()) argv.insert(argv.end(), {"--db", db_path});
   argv.insert(argv.end(), extra.begin(), extra.end());
   // Each start appends to the log; look for this start's lines only.
   std::string before;

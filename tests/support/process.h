@@ -71,7 +71,7 @@ struct ServerHandle {
   int tcp_port = 0;
   int udp_port = 0;
 };
-// Starts im-server on `db_path` with extra options; fails the test if it does not log its
+// Starts im-server on `db_path` (none if empty: give --store in `extra`) with extra options; fails the test if it does not log its
 // ports within 5 s. `tcp_port`/`udp_port` 0 lets the kernel choose.
 ServerHandle StartServer(const std::string& db_path, const std::string& log_path,
                          const std::vector<std::string>& extra = {}, int tcp_port = 0,
