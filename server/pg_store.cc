@@ -489,11 +489,19 @@ void PgStore::Watch(int events) {
 }
 
 void PgStore::OnSocket(int status, int events) {
-  if (status < 0) events = UV_READABLE | UV_WRITABLE;  // libpq finds the error itself
-  if (state_ == State::kConnecting) return ContinueConnect();
+  int armed = poll_events_;
+  if (status < 0) {
+    // A socket error (POLLERR: the backend died with our pipeline unread). libuv has
+    // stopped the handle, so it must be re-armed whatever happens next; libpq reads what
+    // the backend sent before it went, then reports the error itself.
+    events = UV_READABLE | UV_WRITABLE;
+    poll_events_ = 0;
+  }
+  if (state_ == State::kConnecting) return ContinueConnect();  // re-arms or resets
   if (conn_ == nullptr) return;
   if (events & UV_WRITABLE) Flush();
   if (conn_ != nullptr && (events & UV_READABLE)) ReadResults();
+  if (conn_ != nullptr && poll_events_ == 0) Watch(armed != 0 ? armed : UV_READABLE);
 }
 
 void PgStore::ContinueConnect() {
@@ -573,7 +581,7 @@ void PgStore::Reset(const std::string& why) {
   ops.swap(ops_);
   bool write_sent = false;
   for (Op& op : ops) {
-    if (op.kind == OpKind::kWrite) write_sent = true;
+    if (op.kind == OpKind::kWrite && op.target == batch_) write_sent = true;
     if (op.kind == OpKind::kResolve && !(in_doubt_ && op.token == token_)) unresolved_.emplace_back(op.token, op.app);
     if (op.kind != OpKind::kWrite) Answer(op, StoreStatus::Error("postgresql: " + why));
     if (op.data != nullptr) PQclear(op.data);

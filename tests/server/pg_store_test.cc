@@ -205,9 +205,10 @@ TEST_F(PgStoreTest, ABatchInFlightWhenItsConnectionDiesIsLookedUpBeforeItIsAnswe
   ASSERT_FALSE(sink.done);
   std::string killed;
   ASSERT_TRUE(pg_->Psql("postgres",
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'im-server-%'",
+                        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name LIKE 'im-server-%'",
                         &killed));
-  EXPECT_EQ(killed, "1");
+  EXPECT_EQ(killed, "1") << "our one backend was signalled";
   auto took = RunUntil(&sink.done, 6000);
   ASSERT_TRUE(sink.done);
   EXPECT_LT(took, std::chrono::milliseconds(3900)) << "answered before its deadline";
