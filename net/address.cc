@@ -103,8 +103,7 @@ bool SameAddress(const sockaddr* a, const sockaddr* b) {
   return SameIp(a, b) && PortOf(a) == PortOf(b);
 }
 
-// The IP's bytes into out (4 or 16; IPv4-mapped IPv6 as 4); 0 for another family.
-static size_t IpBytes(const sockaddr* addr, unsigned char out[16]) {
+size_t IpBytes(const sockaddr* addr, unsigned char out[16]) {
   in_addr v4;
   if (MappedV4(addr, &v4)) {
     std::memcpy(out, &v4, 4);

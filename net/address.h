@@ -38,6 +38,8 @@ bool SameAddress(const sockaddr* a, const sockaddr* b);
 bool SameIp(const sockaddr* a, const sockaddr* b);
 // The IP's bytes (4 or 16; IPv4-mapped IPv6 as 4), as a map key for per-address counts.
 std::string IpKey(const sockaddr* addr);
+// The same bytes into out, without allocating; returns their count (0 for another family).
+size_t IpBytes(const sockaddr* addr, unsigned char out[16]);
 bool IsLoopback(const sockaddr* addr);
 
 }  // namespace im::net

@@ -12,12 +12,15 @@
 namespace im::server {
 namespace {
 
-// Schema version 2. WITHOUT ROWID: every table is looked up by its text key only.
+// Schema version 3. WITHOUT ROWID: every table is looked up by its text key only.
 // The trigger keeps an O(1) user count for --max-users, whatever inserts the rows
 // (the server, or a bulk seed straight into the file). A password hash makes an account
-// protected; whether a buddy is protected is copied into its buddies row at ADD (it never
-// changes afterwards), so a GET needs no extra lookup per buddy. Sessions hold no key:
-// each is derived from the shared secret (docs/DESIGN.md).
+// protected, for good (no verb adds or removes one), so it is copied into the buddies rows
+// at ADD: buddy_protected for the buddy, user_protected for the list's owner. A GET then
+// reads its whole answer from the user's buddies range, with no lookup per buddy and none
+// in users (on a large file that lookup is a page read of its own; the users table is
+// read only for a user without buddies). Sessions hold no key: each is derived from the
+// shared secret (docs/DESIGN.md).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS users(
   id      TEXT PRIMARY KEY NOT NULL,
@@ -27,6 +30,7 @@ CREATE TABLE IF NOT EXISTS buddies(
   user            TEXT NOT NULL,
   buddy           TEXT NOT NULL,
   buddy_protected INTEGER NOT NULL DEFAULT 0,
+  user_protected  INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (user, buddy)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sessions(
@@ -62,6 +66,12 @@ END;
 constexpr const char* kMigrateFrom1 = R"sql(
 ALTER TABLE users ADD COLUMN pw_hash TEXT;
 ALTER TABLE buddies ADD COLUMN buddy_protected INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+// Version 2 files gain the owner's protection in each buddies row, filled in from users.
+constexpr const char* kMigrateFrom2 = R"sql(
+ALTER TABLE buddies ADD COLUMN user_protected INTEGER NOT NULL DEFAULT 0;
+UPDATE buddies SET user_protected = 1 WHERE user IN (SELECT id FROM users WHERE pw_hash IS NOT NULL);
 )sql";
 
 void BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
@@ -186,7 +196,8 @@ bool SqliteStore::OpenDatabase(std::string* error) {
     *static_cast<int*>(out) = v[0] ? std::atoi(v[0]) : 0;
     return 0;
   }, &version, nullptr);
-  bool ok = (version != 1 || exec(kMigrateFrom1)) && exec(kSchema) && exec("PRAGMA user_version = 2") && exec("COMMIT");
+  bool ok = (version != 1 || exec(kMigrateFrom1)) && ((version != 1 && version != 2) || exec(kMigrateFrom2)) &&
+            exec(kSchema) && exec("PRAGMA user_version = 3") && exec("COMMIT");
   if (!ok) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return false;
@@ -249,7 +260,7 @@ bool SqliteStore::Prepare(std::string* error) {
       {&insert_user_, "INSERT OR IGNORE INTO users(id, pw_hash) VALUES (?1, ?2)"},
       {&buddy_exists_, "SELECT 1 FROM buddies WHERE user = ?1 AND buddy = ?2"},
       {&buddy_count_, "SELECT count(*) FROM buddies WHERE user = ?1"},
-      {&insert_buddy_, "INSERT INTO buddies(user, buddy, buddy_protected) VALUES (?1, ?2, ?3)"},
+      {&insert_buddy_, "INSERT INTO buddies(user, buddy, buddy_protected, user_protected) VALUES (?1, ?2, ?3, ?4)"},
       {&delete_buddy_, "DELETE FROM buddies WHERE user = ?1 AND buddy = ?2"},
       {&insert_session_, "INSERT INTO sessions(sid, user, expires_ms) VALUES (?1, ?2, ?3)"},
       // A proof's counter passes once: the row changes only if it is above the stored one.
@@ -275,10 +286,10 @@ bool SqliteStore::Prepare(std::string* error) {
        "port = excluded.port, updated_ms = excluded.updated_ms "
        "WHERE excluded.updated_ms >= min(presence.updated_ms, ?7)"},
       // Rows come out in primary-key order, i.e. sorted by buddy id (BINARY collation). The
-      // last column is the user's own protection, computed once per statement.
+      // last column is the user's own protection, the same in each of the user's rows.
       {&buddy_status_,
-       "SELECT b.buddy, b.buddy_protected, p.online, p.ip, p.port, p.updated_ms, "
-       "(SELECT pw_hash IS NOT NULL FROM users WHERE id = ?1) FROM buddies AS b "
+       "SELECT b.buddy, b.buddy_protected, p.online, p.ip, p.port, p.updated_ms, b.user_protected "
+       "FROM buddies AS b "
        "LEFT JOIN presence AS p ON p.user = b.buddy WHERE b.user = ?1 ORDER BY b.buddy"},
   };
   for (auto& s : statements) {
@@ -450,7 +461,7 @@ SqliteStore::Status SqliteStore::Apply(const StoreRequest& op, int64_t now_ms, p
           return Status::kOk;
         }
       }
-      return request.verb == proto::Verb::kAdd ? AddBuddy(request.user, request.buddy, exists, reply)
+      return request.verb == proto::Verb::kAdd ? AddBuddy(request.user, request.buddy, exists, !hash.empty(), reply)
                                                : DelBuddy(request.user, request.buddy, exists, reply);
     }
     case proto::Verb::kPing: *reply = proto::Reply::kOk; return Status::kOk;  // sessions answer it first
@@ -529,7 +540,7 @@ SqliteStore::Status SqliteStore::Register(const StoreRequest& op, proto::Reply* 
 }
 
 SqliteStore::Status SqliteStore::AddBuddy(std::string_view user, std::string_view buddy, bool user_exists,
-                                          proto::Reply* reply) {
+                                          bool user_protected, proto::Reply* reply) {
   bool buddy_exists = false;
   std::string buddy_hash;
   if (Status s = LookUpUser(buddy, &buddy_exists, &buddy_hash); s != Status::kOk) return s;
@@ -562,6 +573,7 @@ SqliteStore::Status SqliteStore::AddBuddy(std::string_view user, std::string_vie
   BindText(insert_buddy_, 1, user);
   BindText(insert_buddy_, 2, buddy);
   sqlite3_bind_int(insert_buddy_, 3, buddy_hash.empty() ? 0 : 1);
+  sqlite3_bind_int(insert_buddy_, 4, user_protected ? 1 : 0);
   if (Status s = Check(sqlite3_step(insert_buddy_), "insert buddy"); s != Status::kOk) return s;
   *reply = proto::Reply::kOk;
   return Status::kOk;
@@ -615,7 +627,9 @@ void SqliteStore::EndReads() {
 }
 
 void SqliteStore::ReadBuddies(BuddyQuery* query) {
-  query->rows.clear();
+  // The caller reuses its query: rows are overwritten in place, so their strings keep
+  // their capacity from one GET to the next, and only the surplus is dropped at the end.
+  size_t n = 0;
   query->exists = false;
   query->user_protected = false;
   Status s = closed_ ? Status::kError : BeginReads();
@@ -629,7 +643,8 @@ void SqliteStore::ReadBuddies(BuddyQuery* query) {
         return std::string_view(p ? reinterpret_cast<const char*>(p) : "",
                                 static_cast<size_t>(sqlite3_column_bytes(buddy_status_, col)));
       };
-      BuddyRow& row = query->rows.emplace_back();
+      BuddyRow& row = n < query->rows.size() ? query->rows[n] : query->rows.emplace_back();
+      ++n;
       row.id.assign(text(0));
       row.is_protected = sqlite3_column_int(buddy_status_, 1) != 0;
       row.has_presence = sqlite3_column_type(buddy_status_, 2) != SQLITE_NULL;
@@ -643,7 +658,8 @@ void SqliteStore::ReadBuddies(BuddyQuery* query) {
     }
     s = Check(rc, "read buddies");
   }
-  if (s == Status::kOk && !query->rows.empty()) {
+  query->rows.resize(n);
+  if (s == Status::kOk && n > 0) {
     query->exists = true;  // only a registered user can have had ADD succeed
   } else if (s == Status::kOk) {
     std::string hash;

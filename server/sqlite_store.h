@@ -85,7 +85,8 @@ class SqliteStore final : public Store {
   Status AdvanceSession(const StoreRequest& op, int64_t now_ms, bool* proven);
   Status InsertSession(const StoreRequest& op);
   Status Register(const StoreRequest& op, proto::Reply* reply);
-  Status AddBuddy(std::string_view user, std::string_view buddy, bool user_exists, proto::Reply* reply);
+  Status AddBuddy(std::string_view user, std::string_view buddy, bool user_exists, bool user_protected,
+                  proto::Reply* reply);
   Status DelBuddy(std::string_view user, std::string_view buddy, bool user_exists, proto::Reply* reply);
   Status PutPresence(std::string_view user, const Presence& presence, int64_t now_ms, bool* written);
   void RestoreFullSync();

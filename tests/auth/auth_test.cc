@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <vector>
 
 #include "auth/cookie.h"
 #include "auth/keys.h"
@@ -73,6 +75,34 @@ TEST_F(AuthTest, CookiesAreBoundToAddressPortAndTime) {
   EXPECT_FALSE(jar.Valid(reinterpret_cast<sockaddr*>(&v6), cookie, now));
   EXPECT_FALSE(CookieJar(RandomBytes(32)).Valid(pa, cookie, now)) << "another secret";
   EXPECT_FALSE(jar.Valid(pa, cookie.substr(1), now));
+}
+
+// Valid remembers the cookies that passed; the answers stay those of the MAC, across
+// epochs and when more sources than its slots evict one another.
+TEST_F(AuthTest, TheCookieMemoNeverChangesAnAnswer) {
+  CookieJar jar(RandomBytes(32));
+  int64_t now = 10 * CookieJar::kEpochMs;
+  std::vector<sockaddr_storage> from(3000);
+  std::vector<std::string> cookies;
+  for (size_t i = 0; i < from.size(); ++i) {
+    ASSERT_TRUE(net::ParseIp("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250), 4000 + i % 7,
+                             &from[i]));
+    cookies.push_back(jar.Issue(reinterpret_cast<sockaddr*>(&from[i]), now));
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < from.size(); ++i) {
+      auto* a = reinterpret_cast<sockaddr*>(&from[i]);
+      ASSERT_TRUE(jar.Valid(a, cookies[i], now)) << i;
+      ASSERT_FALSE(jar.Valid(a, cookies[(i + 1) % from.size()], now)) << "another source's cookie";
+    }
+  }
+  auto* a = reinterpret_cast<sockaddr*>(&from[0]);
+  std::string next = jar.Issue(a, now + CookieJar::kEpochMs);
+  EXPECT_TRUE(jar.Valid(a, next, now + CookieJar::kEpochMs));
+  EXPECT_TRUE(jar.Valid(a, cookies[0], now + CookieJar::kEpochMs)) << "the last epoch's, still good";
+  EXPECT_FALSE(jar.Valid(a, cookies[0], now + 2 * CookieJar::kEpochMs)) << "remembered, but stale";
+  EXPECT_FALSE(jar.Valid(a, cookies[0], now - CookieJar::kEpochMs)) << "nor before it was made";
+  EXPECT_TRUE(jar.Valid(a, next, now + 2 * CookieJar::kEpochMs));
 }
 
 TEST_F(AuthTest, PasswordsHashToArgon2idAndVerify) {

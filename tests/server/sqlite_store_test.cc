@@ -454,6 +454,42 @@ TEST_F(SqliteStoreTest, AVersion1FileIsMigratedWithEveryAccountUnprotected) {
   EXPECT_EQ(Apply(*store, Verb::kDel, "old1", "old2"), Reply::kOk) << "no proof needed";
 }
 
+// A GET learns the owner's protection from the owner's own buddies rows (copied there at
+// ADD), and from users only for an empty list; a version 2 file gains it for every row.
+TEST_F(SqliteStoreTest, AGetKnowsItsOwnersProtectionAndAVersion2FileIsMigrated) {
+  auto user_protected = [&](Store& store, const std::string& user) {
+    Read read;
+    read.user = user;
+    store.ReadBuddies(&read);
+    EXPECT_TRUE(read.done && read.status.ok() && read.exists);
+    loop_.Iterate();
+    return read.user_protected;
+  };
+  {
+    auto store = Open();
+    ApplyOp(*store, loop_.get(), NewProtected("alice", "$h", "sessionAAAAAAAAAAAAAAA"));
+    ApplyOp(*store, loop_.get(), NewProtected("dave", "$h", "sessionDDDDDDDDDDDDDDD"));
+    Apply(*store, Verb::kReg, "bob");
+    EXPECT_EQ(ApplyOp(*store, loop_.get(), Proven(Verb::kAdd, "alice", "bob", "sessionAAAAAAAAAAAAAAA", 1)), Reply::kOk);
+    EXPECT_EQ(Apply(*store, Verb::kAdd, "bob", "alice"), Reply::kOk);
+    EXPECT_TRUE(user_protected(*store, "alice"));
+    EXPECT_FALSE(user_protected(*store, "bob"));
+    EXPECT_TRUE(user_protected(*store, "dave")) << "no buddies: from users";
+    store->Close();
+    stores_.clear();
+  }
+  // The same file as version 2 wrote it: no user_protected column.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.File("im.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE buddies DROP COLUMN user_protected; PRAGMA user_version = 2;", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Open();
+  EXPECT_TRUE(user_protected(*store, "alice"));
+  EXPECT_FALSE(user_protected(*store, "bob"));
+}
+
 TEST_F(SqliteStoreTest, UserCountSurvivesReopenAndBulkInsert) {
   {
     auto store = Open(3);

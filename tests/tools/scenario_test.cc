@@ -45,6 +45,31 @@ TEST(Scenario, RegNeverRepeatsAUserAcrossSlots) {
   EXPECT_EQ(lines.size(), 1000u);
 }
 
+// Few accounts (the server lets one address register only a burst with a password),
+// each registered with the password while seeding, then logged in to by every slot.
+TEST(Scenario, LoginSeedsAFewAccountsWithAPasswordAndExpects210) {
+  auto s = Make(Opts("login"));
+  std::vector<proto::Request> seed = s->SeedRequests();
+  ASSERT_GT(seed.size(), 0u);
+  EXPECT_LE(seed.size(), 20u);
+  std::set<std::string> accounts;
+  for (const proto::Request& r : seed) {
+    EXPECT_EQ(r.verb, proto::Verb::kReg);
+    EXPECT_EQ(r.password, kLoginPassword);
+    accounts.insert(r.user);
+  }
+  for (int slot = 0; slot < 8; ++slot) {
+    for (uint64_t seq = 0; seq < 40; ++seq) {
+      Request r = s->Next(slot, seq);
+      EXPECT_FALSE(r.udp);
+      EXPECT_EQ(r.expect, proto::Reply::kLoggedIn);
+      std::string user = r.bytes.substr(4, r.bytes.find(' ', 4) - 4);
+      EXPECT_TRUE(accounts.count(user)) << r.bytes;
+      EXPECT_EQ(r.bytes, "REG " + user + " " + kLoginPassword + "\n");
+    }
+  }
+}
+
 TEST(Scenario, AddAlternatesAddAndDelOfOnePairOwnedByTheSlot) {
   ScenarioOptions o = Opts("add");
   o.users = 5;

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   cxxopts::Options options("im-loadgen", "Load generator for im-server, im-lb and line servers (loopback only).");
   // clang-format off
   options.add_options()
-    ("scenario", "reg | add | udp-get | udp-set | mixed | raw", cxxopts::value<std::string>()->default_value("reg"))
+    ("scenario", "reg | login | add | udp-get | udp-set | mixed | raw", cxxopts::value<std::string>()->default_value("reg"))
     ("tcp", "TCP target HOST:PORT (im-server, im-lb, or a raw line server)", cxxopts::value<std::string>()->default_value("127.0.0.1:5001"))
     ("udp", "UDP presence target HOST:PORT", cxxopts::value<std::string>()->default_value("127.0.0.1:1235"))
     ("c,concurrency", "Requests in flight at once", cxxopts::value<int>()->default_value("16"))

@@ -42,7 +42,7 @@ Request GetRequest(std::string datagram, int buddies);
 Request UnansweredDatagram(std::string datagram);
 
 struct ScenarioOptions {
-  std::string name;          // reg | add | udp-get | udp-set | mixed | raw
+  std::string name;          // reg | login | add | udp-get | udp-set | mixed | raw
   std::string prefix;        // user-id prefix, so runs never collide
   int users = 100;           // population for add/udp-get/udp-set, registered while seeding
   int buddies = 10;          // buddies per user for udp-get and mixed
@@ -68,6 +68,9 @@ class Scenario {
   // Whether `reply` answers `request` correctly; on failure *why says how it differs.
   virtual bool Check(const Request& request, const std::string& reply, std::string* why);
 };
+
+// The password of the login scenario's accounts (a load test's, not a secret).
+inline constexpr const char* kLoginPassword = "loadgen-password";
 
 // nullptr (and *error set) for an unknown name or missing raw options.
 std::unique_ptr<Scenario> MakeScenario(const ScenarioOptions& options, std::string* error);

@@ -1,5 +1,7 @@
 #include "tools/loadgen/udp_engine.h"
 
+#include <string>
+
 #include "net/address.h"
 #include "proto/presence.h"
 
@@ -24,10 +26,14 @@ std::string WithCookie(const std::string& datagram, const std::string& cookie) {
 UdpEngine::UdpEngine(const sockaddr_storage& target) : target_(target), recv_buf_(new char[kRecvBufferBytes]) {}
 
 int UdpEngine::Bind(Slot& s) {
-  // The loopback address of the target's family: the server records the datagram's
-  // source IP, and udp-set checks it comes back.
+  // A loopback address of the target's family. IPv4 slots spread over 127.0.0.1-254, as
+  // clients on many hosts would: the server answers each source address's cookie
+  // requests and first datagrams within a per-address budget (PresenceService, a burst of
+  // 40), and 128 slots behind one address would wait seconds for their cookies, measuring
+  // that wait rather than the server. ::1 is the only IPv6 loopback address.
   sockaddr_storage local{};
-  if (!net::ParseIp(target_.ss_family == AF_INET6 ? "::1" : "127.0.0.1", 0, &local)) return UV_EINVAL;
+  std::string ip = target_.ss_family == AF_INET6 ? "::1" : "127.0.0." + std::to_string(1 + s.index % 254);
+  if (!net::ParseIp(ip, 0, &local)) return UV_EINVAL;
   int rc = uv_udp_bind(&s.udp, reinterpret_cast<const sockaddr*>(&local), 0);
   if (rc == 0) rc = uv_udp_recv_start(&s.udp, OnAlloc, OnRecv);
   if (rc == 0) {
