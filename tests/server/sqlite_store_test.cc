@@ -475,8 +475,6 @@ TEST_F(SqliteStoreTest, AGetKnowsItsOwnersProtectionAndAVersion2FileIsMigrated) 
     EXPECT_TRUE(user_protected(*store, "alice"));
     EXPECT_FALSE(user_protected(*store, "bob"));
     EXPECT_TRUE(user_protected(*store, "dave")) << "no buddies: from users";
-    store->Close();
-    stores_.clear();
   }
   // The same file as version 2 wrote it: no user_protected column.
   sqlite3* db = nullptr;
