@@ -19,24 +19,9 @@ using Clock = std::chrono::steady_clock;
 
 // Sends `lines` over as many concurrent connections, returns each reply (without "\n").
 std::vector<std::string> Burst(int port, const std::vector<std::string>& lines) {
-  std::vector<int> fds;
-  for (const auto& line : lines) {
-    int fd = ConnectTcp(port);
-    std::string bytes = line + "\n";
-    if (fd >= 0) send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    fds.push_back(fd);
-  }
-  std::vector<std::string> replies;
-  for (int fd : fds) {
-    std::string reply;
-    if (fd >= 0) {
-      ReadUntilClosed(fd, &reply, 5000);
-      close(fd);
-    }
-    if (!reply.empty() && reply.back() == '\n') reply.pop_back();
-    replies.push_back(reply);
-  }
-  return replies;
+  std::vector<std::pair<int, std::string>> requests;
+  for (const auto& line : lines) requests.emplace_back(port, line);
+  return TcpRequestsAtOnce(requests);
 }
 
 TEST_F(ServerTest, EveryAcknowledgedWriteSurvivesKill9) {

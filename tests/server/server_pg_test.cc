@@ -42,26 +42,8 @@ class ServerPgTest : public ::testing::Test {
   std::unique_ptr<Postgres> pg_;
 };
 
-// Sends one line on each of several connections at once; the replies in order.
 std::vector<std::string> AtOnce(const std::vector<std::pair<int, std::string>>& requests) {
-  std::vector<int> fds;
-  for (const auto& [port, line] : requests) {
-    int fd = ConnectTcp(port);
-    std::string bytes = line + "\n";
-    if (fd >= 0) send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    fds.push_back(fd);
-  }
-  std::vector<std::string> replies;
-  for (int fd : fds) {
-    std::string reply;
-    if (fd >= 0) {
-      ReadUntilClosed(fd, &reply, 5000);
-      close(fd);
-    }
-    if (!reply.empty() && reply.back() == '\n') reply.pop_back();
-    replies.push_back(reply);
-  }
-  return replies;
+  return TcpRequestsAtOnce(requests);
 }
 
 TEST_F(ServerPgTest, EveryVerbEndToEnd) {

@@ -132,4 +132,25 @@ std::optional<std::string> UdpClient::Ask(int port, std::string_view datagram,
   return Receive(timeout_ms);
 }
 
+std::vector<std::string> TcpRequestsAtOnce(const std::vector<std::pair<int, std::string>>& requests) {
+  std::vector<int> fds;
+  for (const auto& [port, line] : requests) {
+    int fd = ConnectTcp(port);
+    std::string bytes = line + "\n";
+    if (fd >= 0) send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    fds.push_back(fd);
+  }
+  std::vector<std::string> replies;
+  for (int fd : fds) {
+    std::string reply;
+    if (fd >= 0) {
+      ReadUntilClosed(fd, &reply, 5000);
+      close(fd);
+    }
+    if (!reply.empty() && reply.back() == '\n') reply.pop_back();
+    replies.push_back(reply);
+  }
+  return replies;
+}
+
 }  // namespace im::test

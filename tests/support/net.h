@@ -3,6 +3,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 namespace im::test {
@@ -21,6 +23,9 @@ std::string TcpRequest(int port, std::string_view line, int timeout_ms = 5000, c
 
 // Reads until the peer closes or the timeout passes; true if the peer closed.
 bool ReadUntilClosed(int fd, std::string* out, int timeout_ms);
+// Sends one line (port, line) on each of several connections opened at once, then reads
+// every reply; the replies in order, without "\n" ("" for a connection that failed).
+std::vector<std::string> TcpRequestsAtOnce(const std::vector<std::pair<int, std::string>>& requests);
 
 class UdpClient {
  public:
