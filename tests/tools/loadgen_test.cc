@@ -89,6 +89,35 @@ TEST_F(LoadgenTest, AddUdpGetUdpSetAndMixedRunCleanly) {
   }
 }
 
+// The proven scenarios sign what a logged-in client signs. The server says so: every
+// datagram passed its proof, none was refused or replayed, and the fence GETs of udp-set
+// saw the proven SETs applied (an unproven SET never updates a protected account).
+TEST_F(LoadgenTest, ProvenScenariosProveEveryDatagram) {
+  TempDir dir;
+  ServerHandle server =
+      StartServer(dir.File("im.db"), dir.File("server.log"), {"--quiet", "--sync", "normal", "--password-cost", "minimum"});
+  ASSERT_GT(server.tcp_port, 0);
+  long sent = 0;
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"--scenario", "udp-get", "--proven", "--requests", "1000", "-c", "4", "--users", "40", "--buddies", "5"},
+        {"--scenario", "udp-set", "--proven", "--requests", "2000", "-c", "4", "--users", "40"}}) {
+    LoadRun r = Load(args, server.tcp_port, server.udp_port);
+    EXPECT_EQ(r.exit_code, 0) << args[1] << ": " << r.out;
+    EXPECT_GT(r.Field("ok"), 500) << args[1] << ": " << r.out;
+    EXPECT_EQ(r.Field("failed"), 0) << args[1] << ": " << r.out;
+    EXPECT_EQ(r.Field("seed_failures"), 0) << args[1] << ": " << r.out;
+    sent += r.Field("ok");
+  }
+  server.process->Signal(SIGTERM);
+  ASSERT_EQ(server.process->Wait(10000), 0);
+  std::smatch m;
+  std::string log = server.process->Log();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("proofs ([0-9]+) passed, ([0-9]+) refused, ([0-9]+) replayed"))) << log;
+  EXPECT_GE(std::stol(m[1]), sent);  // each request counted ok sent at least one proven datagram
+  EXPECT_EQ(m[2], "0");
+  EXPECT_EQ(m[3], "0");
+}
+
 TEST_F(LoadgenTest, OpenLoopOffersTheRateAndRawValidatesReplies) {
   StartFloor();
   LoadRun good = Load({"--scenario", "raw", "--line", "PING", "--expect", "200 OK", "--rate", "500", "--duration", "1"},

@@ -70,16 +70,23 @@ class Engine : public SlotEvents {
  private:
   static uint64_t NowUs() { return uv_hrtime() / 1000; }
 
-  // --- Seeding: plain TCP requests in order, any 2xx accepted.
+  // --- Seeding: plain TCP requests in order, any 2xx accepted, phase by phase: the next
+  // phase starts once every seeder of this one is idle.
   void StartSeed(Slot& s) {
     if (next_seed_ >= seed_.size()) {
-      if (--seeders_left_ <= 0 && seeding_) {
+      if (--seeders_left_ > 0 || !seeding_) return;
+      seed_ = scenario_.NextSeedPhase();
+      next_seed_ = 0;
+      if (seed_.empty()) {
         seeding_ = false;
-        StartLoad();
+        return StartLoad();
       }
+      seeders_left_ = static_cast<int>(kSeedConnections);
+      for (size_t i = 0; i < kSeedConnections; ++i) StartSeed(slots_[i]);
       return;
     }
-    s.request = SeedRequest(seed_[next_seed_++]);
+    s.request = SeedRequest(seed_[next_seed_]);
+    s.request.tag = next_seed_++;
     s.busy = true;
     s.intended_us = NowUs();
     ++s.generation;
@@ -215,6 +222,7 @@ class Engine : public SlotEvents {
   void Check(Slot& s, const std::string& reply) {
     std::string why;
     bool ok = seeding_ ? ReplyMatches(s.request, reply, &why) : scenario_.Check(s.request, reply, &why);
+    if (ok && seeding_) scenario_.OnSeedReply(s.request.tag, reply);
     if (ok) return Done(s, true, "", "");
     std::string sample = reply.substr(0, 80);
     for (char& c : sample) c = (c == '\n' || c == '\r') ? '|' : c;

@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
     ("set-batch", "udp-set: SETs per batch, each batch closed by a GET that checks they landed", cxxopts::value<int>()->default_value("8"))
     ("seeded-users", "udp-get/udp-set: use users PREFIX0..N-1 already in the database, each with --buddies buddies (bench bulk seed); 0: register users over TCP", cxxopts::value<int>()->default_value("0"))
     ("seeded-prefix", "Name prefix of the --seeded-users population", cxxopts::value<std::string>()->default_value("seed"))
+    ("proven", "udp-get/udp-set: accounts with a password, linked by proven ADDs, every datagram with its user's proof")
     ("line", "raw: the line to send", cxxopts::value<std::string>()->default_value(""))
     ("expect", "raw: the reply prefix that counts as success", cxxopts::value<std::string>()->default_value(""))
     ("prefix", "User-id prefix (default: unique per run)", cxxopts::value<std::string>()->default_value(""))
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
     s.set_batch = r["set-batch"].as<int>();
     s.seeded_users = r["seeded-users"].as<int>();
     s.seeded_prefix = r["seeded-prefix"].as<std::string>();
+    s.proven = r.count("proven") > 0;
     s.raw_line = r["line"].as<std::string>();
     s.raw_expect = r["expect"].as<std::string>();
     s.prefix = r["prefix"].as<std::string>();

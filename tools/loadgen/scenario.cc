@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "proto/presence.h"
+#include "tools/loadgen/proven_accounts.h"
 
 namespace im::loadgen {
 namespace {
@@ -102,15 +103,37 @@ class UdpGet : public Scenario {
   std::vector<proto::Request> SeedRequests() override {
     std::vector<proto::Request> seed;
     if (o_.seeded_users > 0) return seed;
+    if (o_.proven) {
+      std::vector<std::string> users;
+      for (int i = 0; i < users_; ++i) users.push_back(User(i));
+      return accounts_.Registrations(std::move(users));
+    }
     for (int i = 0; i < users_; ++i) seed.push_back(RegOf(User(i)));
     for (int i = 0; i < users_; ++i) {
       for (int j = 1; j <= o_.buddies; ++j) seed.push_back(PairOf(proto::Verb::kAdd, User(i), User((i + j) % users_)));
     }
     return seed;
   }
+  // Proven: phase j adds every user's j-th buddy, so one user's ADDs (whose counters must
+  // arrive in order) never race each other on the seeding connections.
+  std::vector<proto::Request> NextSeedPhase() override {
+    std::vector<proto::Request> seed;
+    if (!o_.proven || phase_ >= o_.buddies) return seed;
+    ++phase_;
+    for (int i = 0; i < users_; ++i) seed.push_back(accounts_.ProvenAdd(User(i), User((i + phase_) % users_)));
+    return seed;
+  }
+  void OnSeedReply(size_t index, const std::string& reply) override {
+    if (o_.proven && phase_ == 0) accounts_.OnRegistered(index, reply);
+  }
   Request Next(int slot, uint64_t seq) override {
     int user = static_cast<int>(Mix(seq * 1315423911u + static_cast<uint64_t>(slot) + 1) % static_cast<uint64_t>(users_));
-    return GetRequest(proto::FormatGet(User(user)), o_.buddies);
+    Request r = GetRequest(proto::FormatGet(User(user)), o_.buddies);
+    if (o_.proven) {
+      r.prover = &accounts_;
+      r.signed_as = {User(user)};
+    }
+    return r;
   }
  private:
   std::string User(int i) const {
@@ -118,6 +141,8 @@ class UdpGet : public Scenario {
   }
   ScenarioOptions o_;
   int users_;
+  ProvenAccounts accounts_;
+  int phase_ = 0;  // proven seeding: 0 while registering, then the buddy being added
 };
 
 // SETs in batches. SET has no reply, so each batch ends with a GET "fence": datagrams
@@ -138,6 +163,15 @@ class UdpSet : public Scenario {
         sent_(static_cast<size_t>(std::max(1, o.slots))) {}
   std::vector<proto::Request> SeedRequests() override {
     std::vector<proto::Request> seed;
+    if (o_.proven) {
+      std::vector<std::string> users;
+      for (int i = 0; i < users_; ++i) users.push_back(User(i));
+      for (int s = 0; s < o_.slots; ++s) {
+        users.push_back(Probe(s));
+        users.push_back(Watcher(s));
+      }
+      return accounts_.Registrations(std::move(users));
+    }
     if (o_.seeded_users == 0) {
       for (int i = 0; i < users_; ++i) seed.push_back(RegOf(User(i)));
     }
@@ -148,6 +182,16 @@ class UdpSet : public Scenario {
     }
     return seed;
   }
+  std::vector<proto::Request> NextSeedPhase() override {
+    std::vector<proto::Request> seed;
+    if (!o_.proven || linked_) return seed;
+    linked_ = true;
+    for (int s = 0; s < o_.slots; ++s) seed.push_back(accounts_.ProvenAdd(Watcher(s), Probe(s)));
+    return seed;
+  }
+  void OnSeedReply(size_t index, const std::string& reply) override {
+    if (o_.proven && !linked_) accounts_.OnRegistered(index, reply);
+  }
   Request Next(int slot, uint64_t seq) override {
     Request r = GetRequest(proto::FormatGet(Watcher(slot)), 1);
     for (int i = 1; i < batch_; ++i) {
@@ -155,8 +199,12 @@ class UdpSet : public Scenario {
                           static_cast<uint64_t>(slot) + 1);
       int user = static_cast<int>(pick % static_cast<uint64_t>(users_));
       r.pre_datagrams.push_back(proto::FormatSet(User(user), true, static_cast<uint16_t>(20000 + user % 40000)));
+      r.signed_as.push_back(User(user));
     }
     r.pre_datagrams.push_back(proto::FormatSet(Probe(slot), true, PortOf(seq)));
+    r.signed_as.push_back(Probe(slot));
+    r.signed_as.push_back(Watcher(slot));
+    if (o_.proven) r.prover = &accounts_;
     r.weight = static_cast<uint32_t>(batch_);
     r.tag = seq;
     r.slot = slot;
@@ -237,6 +285,8 @@ class UdpSet : public Scenario {
   int users_;
   int batch_;
   std::vector<SentTimes> sent_;  // per slot
+  ProvenAccounts accounts_;
+  bool linked_ = false;  // proven seeding: the watchers' ADDs have been sent
 };
 
 // A realistic population: each slot is one user with `buddies` buddies who sends SET and
@@ -331,6 +381,10 @@ std::unique_ptr<Scenario> MakeScenario(const ScenarioOptions& o, std::string* er
   if (o.name == "reg") return std::make_unique<Reg>(o);
   if (o.name == "login") return std::make_unique<Login>(o);
   if (o.name == "add") return std::make_unique<AddDel>(o);
+  if (o.proven && (o.seeded_users > 0 || (o.name != "udp-get" && o.name != "udp-set"))) {
+    *error = "--proven needs udp-get or udp-set on users registered over TCP (not --seeded-users)";
+    return nullptr;
+  }
   if (o.name == "udp-get") return std::make_unique<UdpGet>(o);
   if (o.name == "udp-set") return std::make_unique<UdpSet>(o);
   if (o.name == "mixed") return std::make_unique<Mixed>(o);

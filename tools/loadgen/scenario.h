@@ -13,6 +13,8 @@
 
 namespace im::loadgen {
 
+class ProvenAccounts;
+
 struct Request {
   bool udp = false;          // a datagram to the presence port, else one TCP connection
   std::string bytes;         // what to send
@@ -28,6 +30,10 @@ struct Request {
   uint32_t weight = 1;       // how many requests this counts for (udp-set: SETs in the batch)
   uint64_t tag = 0;          // the scenario's own note for Check (udp-set: the batch number)
   int slot = -1;             // the slot it was made for, when Check needs it
+  // udp, proven scenarios: signs each datagram as it goes out (after its cookie, which the
+  // proof covers); signed_as names the user of each: pre_datagrams in order, then bytes.
+  ProvenAccounts* prover = nullptr;
+  std::vector<std::string> signed_as;
 };
 
 // One account request over TCP (its line from proto::FormatRequest) that must get `expect`.
@@ -55,6 +61,10 @@ struct ScenarioOptions {
   // `buddies` buddies (the bench's bulk SQLite seed); 0: register `users` over TCP instead.
   int seeded_users = 0;
   std::string seeded_prefix = "seed";
+  // udp-get/udp-set: every account has a password, is linked with proven ADDs, and every
+  // datagram carries a proof of its user's session (what a logged-in client sends), so
+  // the run measures proven SET/GET against the same scenario unproven.
+  bool proven = false;
   uint64_t (*clock_ms)() = nullptr;  // udp-set's lag check; nullptr: the monotonic clock (tests pass a fake)
 };
 
@@ -63,6 +73,11 @@ class Scenario {
   virtual ~Scenario() = default;
   // Account requests to run before the clock starts (each must answer 2xx).
   virtual std::vector<proto::Request> SeedRequests() { return {}; }
+  // Seeding in phases: asked once the previous phase's requests have all been answered
+  // (a proven ADD needs the session its user's REG was granted); empty when done.
+  virtual std::vector<proto::Request> NextSeedPhase() { return {}; }
+  // The reply to request `index` of the current seed phase, when it passed.
+  virtual void OnSeedReply(size_t index, const std::string& reply) { (void)index, (void)reply; }
   // The next request of `slot`; `seq` counts that slot's requests from 0.
   virtual Request Next(int slot, uint64_t seq) = 0;
   // Whether `reply` answers `request` correctly; on failure *why says how it differs.

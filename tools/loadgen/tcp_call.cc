@@ -1,5 +1,7 @@
 #include "tools/loadgen/tcp_call.h"
 
+#include <arpa/inet.h>
+
 #include "net/handle.h"
 
 namespace im::loadgen {
@@ -59,6 +61,19 @@ void OnConnect(uv_connect_t* req, int status) noexcept {
   if (rc != 0) Fail(call, std::string("write: ") + uv_err_name(rc), "");
 }
 
+// A call to an IPv4 loopback target comes from 127.0.0.1-254 by slot, as the UDP slots'
+// datagrams do (udp_engine.cc): the server throttles registrations with a password per
+// source address, and seeding a proven scenario registers hundreds.
+int BindSource(uv_tcp_t* tcp, const sockaddr* to, int slot_index) {
+  if (to->sa_family != AF_INET) return 0;
+  const auto* target = reinterpret_cast<const sockaddr_in*>(to);
+  if ((ntohl(target->sin_addr.s_addr) >> 24) != 127) return 0;
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl((127u << 24) | static_cast<uint32_t>(1 + slot_index % 254));
+  return uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&local), 0);
+}
+
 }  // namespace
 
 int StartTcpCall(uv_loop_t* loop, const sockaddr* to, Slot& slot) {
@@ -69,7 +84,8 @@ int StartTcpCall(uv_loop_t* loop, const sockaddr* to, Slot& slot) {
   uv_tcp_init(loop, &call->tcp);
   call->tcp.data = call;
   slot.call = call;
-  int rc = uv_tcp_connect(&call->connect_req, &call->tcp, to, OnConnect);
+  int rc = BindSource(&call->tcp, to, slot.index);
+  if (rc == 0) rc = uv_tcp_connect(&call->connect_req, &call->tcp, to, OnConnect);
   if (rc != 0) CloseTcpCall(call);
   return rc;
 }

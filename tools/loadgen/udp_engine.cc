@@ -4,6 +4,7 @@
 
 #include "net/address.h"
 #include "proto/presence.h"
+#include "tools/loadgen/proven_accounts.h"
 
 namespace im::loadgen {
 namespace {
@@ -60,15 +61,22 @@ UdpEngine::Sent UdpEngine::Send(Slot& s, std::string* error) {
 
 UdpEngine::Sent UdpEngine::SendDatagrams(Slot& s, std::string* error, bool with_pre) {
   const auto* to = reinterpret_cast<const sockaddr*>(&target_);
+  size_t index = 0;
   auto send = [&](const std::string& datagram) {
     std::string d = WithCookie(datagram, s.cookie);
+    if (s.request.prover && index < s.request.signed_as.size()) d = s.request.prover->Prove(s.request.signed_as[index], d);
+    ++index;
     uv_buf_t buf = uv_buf_init(d.data(), static_cast<unsigned>(d.size()));
     int rc = uv_udp_try_send(&s.udp, &buf, 1, to);
     if (rc < 0) *error = std::string("udp send: ") + uv_err_name(rc);
     return rc >= 0;
   };
   for (const std::string& d : s.request.pre_datagrams) {
-    if (with_pre && !send(d)) return Sent::kFailed;
+    if (!with_pre) {
+      ++index;
+      continue;
+    }
+    if (!send(d)) return Sent::kFailed;
   }
   if (!send(s.request.bytes)) return Sent::kFailed;
   if (!s.request.expect_reply) return Sent::kNoReply;
