@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cstring>
+
 namespace im::auth {
 namespace {
 const unsigned char* Bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
@@ -68,6 +70,32 @@ bool VerifyMac(std::string_view key, std::string_view text, std::string_view mac
   auto tag = DecodeBase64Url(mac);
   if (!tag || tag->size() != crypto_auth_BYTES) return false;
   return crypto_auth_verify(Bytes(*tag), Bytes(text), text.size(), Bytes(key)) == 0;
+}
+
+MacKey::MacKey(std::string_view key) {
+  static_assert(sizeof(crypto_auth_hmacsha512256_state) <= 416, "MacKey::state_ too small");
+  if (key.size() != crypto_auth_KEYBYTES) return;
+  crypto_auth_hmacsha512256_init(reinterpret_cast<crypto_auth_hmacsha512256_state*>(state_), Bytes(key), key.size());
+  valid_ = true;
+}
+
+bool MacKey::Verify(std::string_view text, std::string_view mac) const {
+  if (!valid_) return false;
+  // Decoded on the stack: a check allocates nothing.
+  unsigned char tag[crypto_auth_BYTES + 3];
+  size_t len = 0;
+  if (sodium_base642bin(tag, sizeof tag, mac.data(), mac.size(), nullptr, &len, nullptr,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      len != crypto_auth_BYTES) {
+    return false;
+  }
+  crypto_auth_hmacsha512256_state state;
+  memcpy(&state, state_, sizeof state);
+  crypto_auth_hmacsha512256_update(&state, Bytes(text), text.size());
+  unsigned char expected[crypto_auth_BYTES];
+  crypto_auth_hmacsha512256_final(&state, expected);
+  sodium_memzero(&state, sizeof state);
+  return crypto_verify_32(tag, expected) == 0;
 }
 
 }  // namespace im::auth

@@ -119,17 +119,18 @@ void PresenceService::OnSessionLoaded(SessionLoad& load) {
   CheckProof(load.datagram, load.context, it->second);
 }
 
-void PresenceService::CheckProof(Datagram& datagram, Context context, const CachedSession& cached) {
+void PresenceService::CheckProof(Datagram& datagram, Context context, CachedSession& cached) {
   const proto::DatagramCredentials& credentials = CredentialsOf(datagram);
   const proto::Proof& proof = credentials.proof;
-  ProofCheck check = proofs_.Check(proof, credentials.signed_text, UserOf(datagram), cached.user, cached.expires_ms,
-                                   wall_clock_ms_());
+  if (!cached.mac_key.valid()) cached.mac_key = proofs_.MacKeyFor(proof.session, cached.user, cached.expires_ms);
+  ProofCheck check = proofs_.CheckWith(cached.mac_key, proof, credentials.signed_text, UserOf(datagram), cached.user,
+                                       cached.expires_ms, wall_clock_ms_());
   if (check != ProofCheck::kOk) {
     ++stats_.bad_proofs;
     return;
   }
   // Counted only once the MAC passed: a forged datagram cannot move the window.
-  auth::ReplayWindow& window = sessions_.find(proof.session)->second.window;
+  auth::ReplayWindow& window = cached.window;
   if (!window.Fresh(proof.counter)) {
     ++stats_.replays;
     return;

@@ -98,10 +98,11 @@ class PresenceService {
     std::string user;
     int64_t expires_ms = 0;
     auth::ReplayWindow window;
+    auth::MacKey mac_key;  // derived once (invalid until the shared secret is loaded)
   };
 
   void Dispatch(Datagram& datagram, const Context& context);
-  void CheckProof(Datagram& datagram, Context context, const CachedSession& session);
+  void CheckProof(Datagram& datagram, Context context, CachedSession& session);
   void OnSessionLoaded(SessionLoad& load);
   void StartGet(const proto::GetBuddies& get, const Context& context);
   void Answer(Read& read);

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/keys.h"
 #include "proto/request.h"
 
 namespace im::server {
@@ -37,9 +38,17 @@ class Proofs {
   // The MAC key of a session, as the grant carries it (raw 32 bytes).
   std::string KeyFor(std::string_view session, std::string_view user, int64_t expires_ms) const;
 
+  // The same key, ready to check MACs with (invalid while the secret is not loaded).
+  auth::MacKey MacKeyFor(std::string_view session, std::string_view user, int64_t expires_ms) const;
+
   // `session_user` / `session_expires_ms`: the session row proof.session names.
   ProofCheck Check(const proto::Proof& proof, std::string_view signed_text, std::string_view user,
                    std::string_view session_user, int64_t session_expires_ms, int64_t now_ms) const;
+  // Check with the session's key already at hand (MacKeyFor of the same session row):
+  // what the presence path does for the sessions it caches.
+  ProofCheck CheckWith(const auth::MacKey& key, const proto::Proof& proof, std::string_view signed_text,
+                       std::string_view user, std::string_view session_user, int64_t session_expires_ms,
+                       int64_t now_ms) const;
 
  private:
   std::string secret_;

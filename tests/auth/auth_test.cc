@@ -43,6 +43,27 @@ TEST_F(AuthTest, MacsCoverEveryByteAndNeedTheKey) {
   EXPECT_FALSE(VerifyMac(key, "ADD alice bob S.1.2", "!" + mac.substr(1)));
 }
 
+// The precomputed key is the same HMAC: it accepts exactly what VerifyMac accepts, on
+// every check, however many it has done.
+TEST_F(AuthTest, AMacKeyAcceptsExactlyWhatVerifyMacAccepts) {
+  std::string key = RandomBytes(32);
+  MacKey mac_key(key);
+  ASSERT_TRUE(mac_key.valid());
+  for (int i = 0; i < 50; ++i) {
+    std::string text = "SET alice ONLINE 4444 c=x p=S.1." + std::to_string(i) + std::string(static_cast<size_t>(i) * 7, 'z');
+    std::string mac = Mac(key, text);
+    EXPECT_TRUE(mac_key.Verify(text, mac)) << i;
+    EXPECT_FALSE(mac_key.Verify(text + "!", mac)) << i;
+    EXPECT_FALSE(mac_key.Verify(text, Mac(RandomBytes(32), text))) << i;
+  }
+  std::string mac = Mac(key, "GET alice");
+  EXPECT_FALSE(mac_key.Verify("GET alice", mac.substr(1)));
+  EXPECT_FALSE(mac_key.Verify("GET alice", mac + "A"));
+  EXPECT_FALSE(mac_key.Verify("GET alice", "!" + mac.substr(1)));
+  EXPECT_FALSE(MacKey(key.substr(1)).valid()) << "a short key";
+  EXPECT_FALSE(MacKey().Verify("GET alice", mac));
+}
+
 TEST_F(AuthTest, DerivedKeysDependOnEverythingTheyAreBoundTo) {
   std::string secret = RandomBytes(32);
   EXPECT_NE(DeriveKey(secret, "cookie", ""), DeriveKey(secret, "session", ""));
