@@ -86,6 +86,14 @@ void GroupCommit::OnCheck() {
 }
 
 void GroupCommit::Flush() {
+  if (presence_store_ != nullptr && !waiting_.presence.empty() && !flushing_) {
+    // Fire and forget, whatever the account store is doing: one connection keeps this
+    // server's later GETs behind these writes, so FindPending needs only what waits.
+    presence_store_->Write(waiting_.presence, wall_clock_ms_());
+    stats_.presence_written += waiting_.presence.size();
+    waiting_.presence.clear();
+    if (waiting_.session_counters.empty()) presence_timer_.Stop();
+  }
   if (in_flight_ || flushing_) return;  // the batch in flight flushes again when it is done
   if (waiting_.requests.empty() && waiting_.presence.empty() && waiting_.session_counters.empty()) return;
   flushing_ = true;
