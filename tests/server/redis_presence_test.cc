@@ -155,6 +155,25 @@ TEST_F(RedisPresenceTest, NeverOverwritesANewerHeartbeat) {
   EXPECT_EQ(Read({"alice"}).rows[0].presence.port, 5000);
 }
 
+TEST_F(RedisPresenceTest, AnOlderHeartbeatFromAnotherBackendNeverWins) {
+  // Backend B writes a heartbeat stamped 2000; backend A, which received an older one
+  // (stamped 1000) and held it in its write-behind delay, writes it afterwards.
+  RedisAddress address;
+  std::string error;
+  ASSERT_TRUE(ParseRedisUrl(redis_->Url(), &address, &error));
+  RedisPresence other(loop_.get(), address, 30000);
+  other.Start();
+  ASSERT_TRUE(RunUntil([&] { return other.connected(); }, 3000));
+  PresenceMap newer;
+  newer.emplace("alice", Presence{true, "127.0.0.2", 2222, 2000, false});
+  other.Write(newer, 2000);
+  ASSERT_TRUE(RunUntil([&] { return other.counters().written == 1; }, 3000));
+  Write("alice", {true, "127.0.0.1", 1111, 1000, false}, 2100);
+  EXPECT_EQ(engine_->counters().stale, 1u);
+  EXPECT_EQ(Read({"alice"}).rows[0].presence.port, 2222);
+  other.Close();
+}
+
 TEST_F(RedisPresenceTest, UnprovenNeverReplacesProvenNorSpeaksForProtected) {
   Write("alice", {true, "127.0.0.1", 1000, 1000, true}, 1000);
   Write("alice", {true, "10.9.9.9", 6666, 2000, false}, 2000);  // a stranger's, newer: refused
