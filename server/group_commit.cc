@@ -136,6 +136,14 @@ void GroupCommit::OnBatchWritten(WriteBatch& batch) {
     stats_.requests += batch.requests.size();
     stats_.presence_written += batch.presence_written;
     stats_.presence_dropped += batch.presence_dropped;
+    if (presence_store_ != nullptr) {
+      for (size_t i = 0; i < batch.requests.size() && i < batch.replies.size(); ++i) {
+        const StoreRequest& r = batch.requests[i];
+        if (r.request.verb == proto::Verb::kReg && !r.login && batch.replies[i] == proto::Reply::kOk) {
+          presence_store_->Forget(r.request.user);
+        }
+      }
+    }
     if (batch.presence_dropped > 0) {
       IM_LOG(kDebug, "udp dropped %llu SET for unregistered users (or stale)",
              static_cast<unsigned long long>(batch.presence_dropped));

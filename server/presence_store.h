@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/store.h"
@@ -32,6 +33,9 @@ class PresenceStore {
   // stored one (stored times ahead of now_ms count as now_ms) and never replaces a proven
   // one with an unproven one; an unproven one is never shown for a protected buddy.
   virtual void Write(const PresenceMap& presence, int64_t now_ms) = 0;
+  // A new account starts with no presence: Redis cannot tell a SET for an id nobody had
+  // registered, which the SQL engines drop, so the id's record goes when REG creates it.
+  virtual void Forget(std::string_view user) = 0;
   // Fills the rows' presence in one round trip, then calls query->OnPresenceRead().
   virtual void Read(PresenceQuery* query) = 0;
   // Stops the engine's handles; reads in flight complete first with an error status.

@@ -146,6 +146,8 @@ struct RedisPresence::Op {
   std::vector<std::string> args;  // writes: EVALSHA sha numkeys keys... now ttl records...
   size_t users = 0;
   bool script_load = false;
+  bool forget = false;
+  PresenceMap records;  // writes: what this chunk stores, for reads that pass it (Overlay)
 };
 
 RedisPresence::RedisPresence(uv_loop_t* loop, RedisAddress address, int64_t ttl_ms)
@@ -282,9 +284,20 @@ void RedisPresence::Write(const PresenceMap& presence, int64_t now_ms) {
     for (size_t i = 0; i < users; ++i, ++it) op->args.push_back(std::string(kKeyPrefix) + it->first);
     op->args.push_back(std::to_string(now_ms));
     op->args.push_back(std::to_string(ttl_ms_));
-    for (auto r = first; r != it; ++r) op->args.push_back(EncodePresence(r->second));
+    for (auto r = first; r != it; ++r) {
+      op->args.push_back(EncodePresence(r->second));
+      op->records.emplace(r->first, r->second);
+    }
     Send(std::move(op), false);
   }
+}
+
+void RedisPresence::Forget(std::string_view user) {
+  if (state_ != State::kReady || sent_ms_.size() >= kMaxInFlight) return;  // expires with its TTL anyway
+  auto op = std::make_unique<Op>();
+  op->forget = true;
+  op->args = {"DEL", std::string(kKeyPrefix) + std::string(user)};
+  Send(std::move(op), false);
 }
 
 void RedisPresence::Read(PresenceQuery* query) {
@@ -314,6 +327,7 @@ void RedisPresence::Send(std::unique_ptr<Op> op, bool eval) {
   lens.reserve(op->args.size());
   for (const std::string& a : op->args) argv.push_back(a.data()), lens.push_back(a.size());
   Op* raw = op.release();
+  if (!raw->records.empty()) writes_in_flight_.push_back(raw);
   if (redisAsyncCommandArgv(ac_, &RedisPresence::OnReply, raw, static_cast<int>(argv.size()), argv.data(),
                             lens.data()) != REDIS_OK) {
     // Disconnecting: fail it as a lost reply would.
@@ -331,7 +345,12 @@ void RedisPresence::OnReply(redisAsyncContext*, void* reply, void* privdata) {
 void RedisPresence::Complete(Op& op_ref, void* raw_reply) {
   std::unique_ptr<Op> op(&op_ref);
   if (!sent_ms_.empty()) sent_ms_.pop_front();  // replies come in the order sent
+  if (!op->records.empty()) {
+    auto w = std::find(writes_in_flight_.begin(), writes_in_flight_.end(), op.get());
+    if (w != writes_in_flight_.end()) writes_in_flight_.erase(w);
+  }
   auto* reply = static_cast<redisReply*>(raw_reply);
+  if (op->forget) return;
   if (op->script_load) {
     if (reply != nullptr && reply->type == REDIS_REPLY_STRING) sha_.assign(reply->str, reply->len);
     return;
@@ -369,11 +388,26 @@ void RedisPresence::Complete(Op& op_ref, void* raw_reply) {
     const redisReply* e = reply->element[i];
     BuddyRow& row = rows[i];
     row.has_presence = e->type == REDIS_REPLY_STRING && DecodePresence(std::string_view(e->str, e->len), &row.presence);
+    Overlay(row);
     // A stranger's SET may be stored for a protected user (Redis cannot see accounts);
     // it never speaks for them.
     if (row.has_presence && row.is_protected && !row.presence.proven) row.has_presence = false;
   }
   query->OnPresenceRead();
+}
+
+// GroupCommit forgets a SET once it is handed here, but a GET sent before its write
+// reaches Redis reads the older record: the writes still in flight are newer, as the
+// script would decide (newer wins, unproven never over proven).
+void RedisPresence::Overlay(BuddyRow& row) const {
+  for (const Op* w : writes_in_flight_) {
+    auto it = w->records.find(row.id);
+    if (it == w->records.end()) continue;
+    const Presence& p = it->second;
+    if (row.has_presence && (p.updated_ms < row.presence.updated_ms || (row.presence.proven && !p.proven))) continue;
+    row.presence = p;
+    row.has_presence = true;
+  }
 }
 
 void RedisPresence::Close() {

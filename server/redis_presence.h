@@ -62,6 +62,7 @@ class RedisPresence final : public PresenceStore {
   // Starts connecting; never fails (a Redis that is down is retried).
   void Start();
   void Write(const PresenceMap& presence, int64_t now_ms) override;
+  void Forget(std::string_view user) override;
   void Read(PresenceQuery* query) override;
   void Close() override;
   std::string Describe() const override;
@@ -87,6 +88,7 @@ class RedisPresence final : public PresenceStore {
   void Send(std::unique_ptr<Op> op, bool eval);
   void Complete(Op& op, void* reply);
   void OnTick();
+  void Overlay(BuddyRow& row) const;
 
   uv_loop_t* loop_;
   RedisAddress address_;
@@ -98,7 +100,8 @@ class RedisPresence final : public PresenceStore {
   uint64_t backoff_ms_ = kMinBackoffMs;
   uint64_t connect_started_ms_ = 0;
   std::string sha_;  // the script's SHA-1 as Redis computed it (SCRIPT LOAD), for EVALSHA
-  std::deque<uint64_t> sent_ms_;  // send time of each command in flight, oldest first
+  std::deque<uint64_t> sent_ms_;
+  std::deque<Op*> writes_in_flight_;  // sent, not answered (owned by hiredis until then)  // send time of each command in flight, oldest first
   net::Timer backoff_timer_;
   net::Timer tick_;  // connect and command deadlines
   Counters counters_;

@@ -55,6 +55,7 @@ void Server::OnSecretLoaded(const SecretQuery& query) {
   } else {
     proofs_.SetSecret(query.secret);
     presence_.SetSecret(query.secret);
+    IM_LOG(kInfo, "store: shared secret loaded");  // tests on a remote engine wait for it
   }
 }
 
