@@ -86,6 +86,14 @@ void GroupCommit::OnCheck() {
 }
 
 void GroupCommit::Flush() {
+  if (presence_store_ != nullptr && !waiting_.presence.empty() && !flushing_) {
+    // Fire and forget, whatever the account store is doing: one connection keeps this
+    // server's later GETs behind these writes, so FindPending needs only what waits.
+    presence_store_->Write(waiting_.presence, wall_clock_ms_());
+    stats_.presence_written += waiting_.presence.size();
+    waiting_.presence.clear();
+    if (waiting_.session_counters.empty()) presence_timer_.Stop();
+  }
   if (in_flight_ || flushing_) return;  // the batch in flight flushes again when it is done
   if (waiting_.requests.empty() && waiting_.presence.empty() && waiting_.session_counters.empty()) return;
   flushing_ = true;
@@ -128,6 +136,14 @@ void GroupCommit::OnBatchWritten(WriteBatch& batch) {
     stats_.requests += batch.requests.size();
     stats_.presence_written += batch.presence_written;
     stats_.presence_dropped += batch.presence_dropped;
+    if (presence_store_ != nullptr) {
+      for (size_t i = 0; i < batch.requests.size() && i < batch.replies.size(); ++i) {
+        const StoreRequest& r = batch.requests[i];
+        if (r.request.verb == proto::Verb::kReg && !r.login && batch.replies[i] == proto::Reply::kOk) {
+          presence_store_->Forget(r.request.user);
+        }
+      }
+    }
     if (batch.presence_dropped > 0) {
       IM_LOG(kDebug, "udp dropped %llu SET for unregistered users (or stale)",
              static_cast<unsigned long long>(batch.presence_dropped));

@@ -24,6 +24,7 @@
 #include "net/check.h"
 #include "net/timer.h"
 #include "proto/request.h"
+#include "server/presence_store.h"
 #include "server/store.h"
 
 namespace im::server {
@@ -65,6 +66,9 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
 
+  // Presence goes to this engine (Redis) instead of with the account batches; the
+  // session counters still go to the Store. nullptr (the default): all in the Store.
+  void SetPresenceStore(PresenceStore* presence) { presence_store_ = presence; }
   // Starts the end-of-iteration hook. Close() stops it and the presence timer.
   void Start();
   void Close();
@@ -104,6 +108,7 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
 
   uv_loop_t* loop_;
   Store& store_;
+  PresenceStore* presence_store_ = nullptr;
   Sink& sink_;
   int64_t write_timeout_ms_;
   int64_t (*wall_clock_ms_)();

@@ -9,6 +9,7 @@
 #include "net/log.h"
 #include "net/loop.h"
 #include "server/options.h"
+#include "server/redis_presence.h"
 #include "server/server.h"
 #include "server/store_config.h"
 
@@ -64,7 +65,15 @@ int main(int argc, char** argv) {
       exit_code = 1;
     } else {
       IM_LOG(kNotice, "store %s", store->Describe().c_str());
-      server::Server server(&loop, options, *store);
+      std::unique_ptr<server::RedisPresence> presence;
+      if (!options.presence_url.empty()) {
+        server::RedisAddress address;
+        server::ParseRedisUrl(options.presence_url, &address, &error);  // checked with the options
+        presence = std::make_unique<server::RedisPresence>(&loop, address, options.presence_ttl_ms);
+        IM_LOG(kNotice, "presence %s", presence->Describe().c_str());
+        presence->Start();  // a Redis that is down is retried; presence is soft state
+      }
+      server::Server server(&loop, options, *store, presence.get());
       if (!server.Start(&error)) {
         IM_LOG(kError, "%s", error.c_str());
         server.Close();

@@ -1,4 +1,5 @@
 #include "server/options.h"
+#include "server/redis_presence.h"
 
 #include "net/address.h"
 
@@ -40,6 +41,8 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     ("store", "Storage engine: sqlite:PATH[?sync=full|normal&cache_mib=N] (default sqlite:im.db), "
               "postgresql://USER@IP[:PORT]/DB[?host=SOCKETDIR&...] or postgresql:KEY=VALUE ... (libpq; IP or socket directory, no host names)",
      cxxopts::value<std::string>())
+    ("presence", "Presence in Redis: redis://IP:PORT or redis+unix:///path (default: in the store)",
+     cxxopts::value<std::string>())
     ("db", "SQLite database file (same as --store sqlite:PATH); several servers may share one", cxxopts::value<std::string>())
     ("presence-ttl", "Seconds after which a user without a fresh SET ONLINE is OFFLINE", cxxopts::value<double>()->default_value("30"))
     ("max-users", "Accounts allowed before REG answers 203 (0: no limit)", cxxopts::value<int64_t>()->default_value("0"))
@@ -70,6 +73,7 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     out->host = result["host"].as<std::string>();
     if (result.count("store") && result.count("db")) throw std::invalid_argument("give --store or --db, not both");
     if (result.count("store")) out->store.url = result["store"].as<std::string>();
+    if (result.count("presence")) out->presence_url = result["presence"].as<std::string>();
     if (result.count("db")) out->store.url = "sqlite:" + result["db"].as<std::string>();
     // Engine options the server only passes on; the engine checks them.
     if (result.count("sync")) out->store.options.emplace_back("sync", result["sync"].as<std::string>());
@@ -114,6 +118,9 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     if (out->max_conns < 1) throw std::invalid_argument("--max-conns must be at least 1");
     if (out->store.max_users < 0) throw std::invalid_argument("--max-users must not be negative");
     if (std::string error; !CheckStoreConfig(out->store, &error)) throw std::invalid_argument(error);
+    if (RedisAddress redis; !out->presence_url.empty()) {
+      if (std::string error; !ParseRedisUrl(out->presence_url, &redis, &error)) throw std::invalid_argument(error);
+    }
   } catch (const std::exception& e) {
     std::cerr << "im-server: " << e.what() << "\n(try im-server --help)" << std::endl;
     return 2;

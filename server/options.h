@@ -15,6 +15,7 @@ struct ServerOptions {
   int tcp_port = 5001;             // accounts (REG/ADD/DEL); 0 picks a free port
   int udp_port = 1235;             // presence (SET/GET); 0 picks a free port
   StoreConfig store;               // --store / --db and the engine options
+  std::string presence_url;        // --presence redis://IP:PORT | redis+unix:///path; empty: in the store
   int64_t presence_ttl_ms = 30000; // a SET ONLINE older than this counts as OFFLINE
   int max_conns = 10000;           // open TCP connections; past it, the oldest silent one is shed
   int max_conns_per_ip = 256;      // open TCP connections from one address (0: no cap)

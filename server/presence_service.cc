@@ -11,10 +11,11 @@
 namespace im::server {
 
 // One GET on its way through the store: how to answer, and the store's rows.
-class PresenceService::Read final : public BuddyQuery {
+class PresenceService::Read final : public BuddyQuery, public PresenceQuery {
  public:
-  explicit Read(PresenceService& service) : service_(service) {}
-  void OnBuddiesRead() override { service_.Answer(*this); }
+  explicit Read(PresenceService& service) : service_(service) { presence_rows = &rows; }
+  void OnBuddiesRead() override { service_.OnBuddies(*this); }
+  void OnPresenceRead() override { service_.Answer(*this); }
   Context context;
 
  private:
@@ -170,13 +171,21 @@ void PresenceService::StartGet(const proto::GetBuddies& get, const Context& cont
   store_.ReadBuddies(read.release());  // comes back through Answer, now or later
 }
 
+void PresenceService::OnBuddies(Read& read) {
+  read.presence_status = StoreStatus::Ok();
+  bool answerable = read.status.ok() && read.exists && !(read.user_protected && !read.context.proven);
+  if (presence_store_ == nullptr || !answerable || read.rows.empty()) return Answer(read);
+  presence_store_->Read(&read);  // comes back through Answer, now or later
+}
+
 void PresenceService::Answer(Read& read) {
   std::unique_ptr<Read> owned(&read);
   --reads_in_flight_;
   const Context& context = read.context;
-  if (!read.status.ok()) {
+  if (!read.status.ok() || !read.presence_status.ok()) {
     ++stats_.store_errors;
-    IM_LOG(kWarn, "udp GET %s: %s", read.user.c_str(), read.status.message().c_str());
+    // The presence engine logs its own changes of state, not each GET they fail.
+    if (!read.status.ok()) IM_LOG(kWarn, "udp GET %s: %s", read.user.c_str(), read.status.message().c_str());
     SendBounded(proto::ReplyLine(proto::Reply::kServerError), context);
   } else if (!read.exists) {
     ++stats_.unknown_users;

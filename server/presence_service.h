@@ -27,6 +27,7 @@
 #include "auth/rate_limiter.h"
 #include "auth/replay_window.h"
 #include "proto/presence.h"
+#include "server/presence_store.h"
 #include "server/proofs.h"
 #include "server/store.h"
 
@@ -73,6 +74,9 @@ class PresenceService {
 
   // Cookies need the shared secret; until it is loaded none are issued or accepted.
   void SetSecret(std::string_view secret);
+  // A GET's buddy presence comes from this engine (Redis) after the account store has
+  // listed the buddies; nullptr (the default): from the account store's rows.
+  void SetPresenceStore(PresenceStore* presence) { presence_store_ = presence; }
   void OnDatagram(std::string_view datagram, const sockaddr* from);
   const Stats& stats() const { return stats_; }
 
@@ -105,11 +109,13 @@ class PresenceService {
   void CheckProof(Datagram& datagram, Context context, CachedSession& session);
   void OnSessionLoaded(SessionLoad& load);
   void StartGet(const proto::GetBuddies& get, const Context& context);
+  void OnBuddies(Read& read);
   void Answer(Read& read);
   // Sends `bytes` to the context's source within the rules for unvalidated sources.
   void SendBounded(std::string_view bytes, const Context& context);
 
   Store& store_;
+  PresenceStore* presence_store_ = nullptr;
   GroupCommit& commit_;
   ReplySender& sender_;
   const Proofs& proofs_;

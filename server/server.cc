@@ -27,10 +27,11 @@ class Server::SecretLoad final : public SecretQuery {
   Server& server_;
 };
 
-Server::Server(uv_loop_t* loop, const ServerOptions& options, Store& store)
+Server::Server(uv_loop_t* loop, const ServerOptions& options, Store& store, PresenceStore* presence)
     : loop_(loop),
       options_(options),
       store_(store),
+      presence_store_(presence),
       accounts_(loop, store, proofs_, options.accounts, *this),
       commit_(loop, store, accounts_, options.busy_timeout_ms),
       udp_(loop),
@@ -40,6 +41,8 @@ Server::Server(uv_loop_t* loop, const ServerOptions& options, Store& store)
       sweep_(loop, this, [](void* self) { static_cast<Server*>(self)->OnSweep(); }),
       stop_(loop, *this, kShutdownBudgetMs, 5) {
   accounts_.SetCommit(&commit_);
+  commit_.SetPresenceStore(presence);
+  presence_.SetPresenceStore(presence);
 }
 
 Server::~Server() = default;
@@ -52,6 +55,7 @@ void Server::OnSecretLoaded(const SecretQuery& query) {
   } else {
     proofs_.SetSecret(query.secret);
     presence_.SetSecret(query.secret);
+    IM_LOG(kInfo, "store: shared secret loaded");  // tests on a remote engine wait for it
   }
 }
 
@@ -159,13 +163,15 @@ void Server::LogStats(const char* when) {
          "hashing queue full %llu, bad proofs %llu; udp SET %llu received, %llu queued, %llu written "
          "(dropped %llu, overflow %llu), GET %llu (unknown %llu, unauthorized %llu, errors %llu, shed %llu), "
          "proofs %llu passed, %llu refused, %llu replayed, cookies sent %llu, rate-limited %llu, malformed %llu, "
-         "truncated %llu, replies dropped %llu; log lines dropped %llu; store: %s",
+         "truncated %llu, replies dropped %llu; log lines dropped %llu; store: %s%s%s",
          when, n(accepted_), sessions_.size(), n(idle_closed_), n(shed_), n(sessions_.refused()), n(c.commits),
          n(c.requests), n(c.failed_requests), n(a.logins), n(a.failed_logins), n(a.throttled), n(a.pool_full),
          n(a.bad_proofs), n(p.sets), n(c.presence_queued), n(c.presence_written), n(c.presence_dropped),
          n(c.presence_overflow), n(p.gets), n(p.unknown_users), n(p.unauthorized), n(p.store_errors), n(p.gets_shed),
          n(p.proven), n(p.bad_proofs), n(p.replays), n(p.cookies_sent), n(p.rate_limited), n(p.malformed),
-         n(u.truncated), n(u.send_dropped), n(net::LogLinesDropped()), store_.Stats().c_str());
+         n(u.truncated), n(u.send_dropped), n(net::LogLinesDropped()), store_.Stats().c_str(),
+         presence_store_ != nullptr ? "; presence: " : "",
+         presence_store_ != nullptr ? presence_store_->Stats().c_str() : "");
 }
 
 // Stop taking work, finish what is in flight (commit, reply), then close everything.
@@ -193,6 +199,7 @@ void Server::Close() {
   accounts_.Close();
   commit_.Close();
   store_.Close();
+  if (presence_store_ != nullptr) presence_store_->Close();
   sweep_.Stop();
   stop_.Close();
   for (Session* session : sessions_.All()) session->Close();

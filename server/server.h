@@ -35,7 +35,9 @@ class Server final : private net::Listener::Owner,
                      private AccountService::Sink,
                      private net::GracefulStop::Owner {
  public:
-  Server(uv_loop_t* loop, const ServerOptions& options, Store& store);
+  // `presence`, if given (--presence), holds presence instead of `store`; the caller
+  // owns and closes both.
+  Server(uv_loop_t* loop, const ServerOptions& options, Store& store, PresenceStore* presence = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -67,6 +69,7 @@ class Server final : private net::Listener::Owner,
   uv_loop_t* loop_;
   ServerOptions options_;
   Store& store_;
+  PresenceStore* presence_store_;
   Proofs proofs_;            // the shared secret, once loaded
   AccountService accounts_;  // passwords and proofs before the commit
   GroupCommit commit_;

@@ -83,7 +83,7 @@ TEST_F(AuthTest, RegisterLogInAndEveryWayToGetItWrong) {
   EXPECT_EQ(Request(std::string("REG bob ") + kGood), "206 ACCOUNT HAS NO PASSWORD");
 
   // Only the Argon2id hash is stored; neither the password nor a session key is anywhere.
-  std::string db = ReadFile(this->db()) + ReadFile(this->db() + "-wal");
+  std::string db = StoredText();
   EXPECT_EQ(db.find(kGood), std::string::npos);
   EXPECT_NE(db.find("$argon2id$"), std::string::npos);
   EXPECT_EQ(db.find(created->key), std::string::npos);
