@@ -315,6 +315,12 @@ void TlsStream::OnStreamDrained() {
 
 void TlsStream::Close() {
   if (closing_) return;
+  // A close after a finished handshake says so (close_notify), best effort: a client that
+  // saw the TCP FIN alone could not tell our end from a cut connection.
+  if (handshake_done_ && !plain_ && !failed_ && (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) == 0) {
+    SSL_shutdown(ssl_);
+    Flush();
+  }
   closing_ = true;
   resume_.reset();
   inner_->Close();  // its OnStreamClosed comes from the loop and ends us
