@@ -74,13 +74,32 @@ TEST_F(TlsTest, RegAddDelOverTlsDirectAndThroughTheBalancer) {
   EXPECT_EQ(reg.output, "200 OK\n");
   EXPECT_EQ(Client(a.tcp_port, "reg bob").output, "200 OK\n");
   EXPECT_EQ(Client(a.tcp_port, "add alice bob").output, "200 OK\n");
-  int lb = StartLb({a.tcp_port, b.tcp_port});
+  int lb = StartLb({a.tcp_port, b.tcp_port}, {"--check-tls", "--check-ca", dir_.File("ca/ca.pem")});
   // Twice through the balancer: each backend answers once, end to end TLS both times.
   EXPECT_EQ(Client(lb, "del alice bob").output, "200 OK\n");
   EXPECT_EQ(Client(lb, "add alice bob").output, "200 OK\n");
   EXPECT_EQ(Client(lb, "reg carol").output, "200 OK\n");
   EXPECT_GE(a.process->CountLog("tcp .* -> 200 OK"), 3);
   EXPECT_GE(b.process->CountLog("tcp .* -> 200 OK"), 1);
+}
+
+TEST_F(TlsTest, BalancerProbesTlsOnlyBackendsWithTlsAndKeepsThemUp) {
+  ServerHandle a = Start("a", TlsArgs("--tls-only"));
+  ServerHandle b = Start("b", TlsArgs("--tls-only"));
+  int lb = StartLb({a.tcp_port, b.tcp_port},
+                   {"--check-interval", "0.1", "--check-tls", "--check-ca", dir_.File("ca/ca.pem")});
+  // Several probe rounds: each one a handshake, a PING and its 200.
+  usleep(600 * 1000);
+  EXPECT_EQ(lb_->CountLog("is DOWN"), 0) << lb_->Log();
+  EXPECT_EQ(Client(lb, "reg alice").output, "200 OK\n");
+  EXPECT_EQ(Client(lb, "reg bob").output, "200 OK\n");
+}
+
+TEST_F(TlsTest, PlainProbesOfATlsOnlyBackendMarkItDown) {
+  // What --check-tls is for: the same backends probed in plain text are refused.
+  ServerHandle a = Start("a", TlsArgs("--tls-only"));
+  StartLb({a.tcp_port}, {"--check-interval", "0.1"});
+  EXPECT_TRUE(lb_->WaitForLog("is DOWN: (.*)", 3000)) << lb_->Log();
 }
 
 TEST_F(TlsTest, WrongCaIsRefusedWithAClearErrorAndNoPlainFallback) {
