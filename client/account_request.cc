@@ -1,6 +1,7 @@
 #include "client/account_request.h"
 
 #include "net/tcp_stream.h"
+#include "net/tls_stream.h"
 
 namespace im::client {
 
@@ -15,16 +16,25 @@ AccountRequest::AccountRequest(uv_loop_t* loop, Owner& owner, std::string server
       }) {}
 
 AccountRequest* AccountRequest::Start(uv_loop_t* loop, const sockaddr* server, std::string server_name,
-                                      proto::Request request, Owner& owner, uint64_t timeout_ms) {
+                                      proto::Request request, Owner& owner, uint64_t timeout_ms,
+                                      const TlsClient* tls) {
   auto* req = new AccountRequest(loop, owner, std::move(server_name), std::move(request));
   // A connect that fails at once is still reported from the loop (OnLinesConnected).
-  req->lines_.Attach(net::TcpStream::Connect(loop, server, nullptr));
+  net::Stream* stream = net::TcpStream::Connect(loop, server, nullptr);
+  if (tls != nullptr && tls->ctx) stream = net::TlsStream::Connect(loop, stream, tls->ctx.get(), tls->name, nullptr);
+  req->lines_.Attach(stream);
   req->timer_.Start(timeout_ms);
   return req;
 }
 
 void AccountRequest::OnLinesConnected(int status) {
-  if (status != 0) return Fail("cannot reach server " + server_name_ + ": " + uv_strerror(status));
+  if (status != 0) {
+    // A TLS failure says what was wrong with the server's certificate; never a plain retry.
+    if (auto* tls = dynamic_cast<net::TlsStream*>(lines_.stream()); tls != nullptr && !tls->error().empty()) {
+      return Fail("TLS with server " + server_name_ + " failed: " + tls->error());
+    }
+    return Fail("cannot reach server " + server_name_ + ": " + uv_strerror(status));
+  }
   int rc = lines_.StartReading();
   if (rc == 0) rc = lines_.Write(proto::FormatRequest(request_));
   if (rc != 0) Fail("server " + server_name_ + ": " + uv_strerror(rc));

@@ -15,6 +15,7 @@
 
 #include "net/line_stream.h"
 #include "net/timer.h"
+#include "client/tls_client.h"
 #include "proto/reply.h"
 #include "proto/request.h"
 
@@ -37,9 +38,11 @@ class AccountRequest final : private net::LineStream::Handler {
     ~Owner() = default;
   };
 
-  // Starts the request; `server_name` is how messages name the server.
+  // Starts the request; `server_name` is how messages name the server. With `tls` the
+  // request goes over TLS and the server's certificate must be valid for tls->name.
   static AccountRequest* Start(uv_loop_t* loop, const sockaddr* server, std::string server_name,
-                               proto::Request request, Owner& owner, uint64_t timeout_ms);
+                               proto::Request request, Owner& owner, uint64_t timeout_ms,
+                               const TlsClient* tls = nullptr);
   AccountRequest(const AccountRequest&) = delete;
   AccountRequest& operator=(const AccountRequest&) = delete;
   // Abandons the request: the owner hears nothing more.

@@ -93,7 +93,7 @@ void App::SendLogin(std::string password) {
   sent_password_ = !password.empty();
   request_ = AccountRequest::Start(loop_, reinterpret_cast<const sockaddr*>(&options_.server_addr), options_.server,
                                    proto::Request{proto::Verb::kReg, me_, "", std::move(password)}, *this,
-                                   options_.timeout_ms);
+                                   options_.timeout_ms, &options_.tls);
 }
 
 void App::OnLoginReply(const AccountRequest::Result& result) {
@@ -192,7 +192,7 @@ void App::Account(proto::Verb verb, const std::string& buddy) {
   proto::Request request{verb, me_, buddy};
   if (session_) session_->Prove(&request, WallClockMs());
   request_ = AccountRequest::Start(loop_, reinterpret_cast<const sockaddr*>(&options_.server_addr), options_.server,
-                                   std::move(request), *this, options_.timeout_ms);
+                                   std::move(request), *this, options_.timeout_ms, &options_.tls);
 }
 
 void App::OnAccountReply(const proto::Request& request, const AccountRequest::Result& result) {

@@ -24,7 +24,7 @@ class OneRequest : public AccountRequest::Owner {
                                                    proto::Request request) {
     OneRequest owner;
     AccountRequest::Start(loop, reinterpret_cast<const sockaddr*>(&options.server_addr), options.server,
-                          std::move(request), owner, options.timeout_ms);
+                          std::move(request), owner, options.timeout_ms, &options.tls);
     uv_run(loop, UV_RUN_DEFAULT);
     if (owner.result_ && !owner.result_->answered) {
       std::cerr << "im-client: " << owner.result_->error << std::endl;

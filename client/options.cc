@@ -4,8 +4,20 @@
 #include <iostream>
 
 #include "net/address.h"
+#include "net/tls_context.h"
 
 namespace im::client {
+namespace {
+
+// "host:port" -> host, "[::1]:port" -> ::1, "host" -> host.
+std::string HostPart(const std::string& server) {
+  if (!server.empty() && server[0] == '[') return server.substr(1, server.find(']') - 1);
+  size_t colon = server.rfind(':');
+  if (colon == std::string::npos || server.find(':') != colon) return server;
+  return server.substr(0, colon);
+}
+
+}  // namespace
 
 int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
   cxxopts::Options options(
@@ -27,6 +39,9 @@ int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
     ("ask-password", "Log in with a password, asked for without echo (also asked when the account has one)")
     ("password-file", "Read the password from the first line of PATH (or set IM_PASSWORD); never give it on the command line",
      cxxopts::value<std::string>())
+    ("tls", "Account requests over TLS, verifying the server's certificate")
+    ("ca-file", "PEM file of the CA(s) to trust with --tls (default: the system's)", cxxopts::value<std::string>())
+    ("server-name", "Name the server's certificate must carry (default: the host part of --server)", cxxopts::value<std::string>())
     ("h,help", "Show this help")
     ("command", "", cxxopts::value<std::vector<std::string>>());
   // clang-format on
@@ -56,6 +71,16 @@ int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
     out->timeout_ms = static_cast<uint64_t>(timeout * 1000 + 0.5);
     out->ask_password = result.count("ask-password") > 0;
     if (result.count("password-file")) out->password_file = result["password-file"].as<std::string>();
+    if (result.count("tls")) {
+      std::string ca_file = result.count("ca-file") ? result["ca-file"].as<std::string>() : "";
+      out->tls.name = result.count("server-name") ? result["server-name"].as<std::string>() : HostPart(out->server);
+      std::string error;
+      net::SslCtxPtr ctx = net::MakeClientTlsContext(ca_file, &error);
+      if (!ctx) throw std::invalid_argument(error);
+      out->tls.ctx = std::shared_ptr<SSL_CTX>(ctx.release(), SSL_CTX_free);
+    } else if (result.count("ca-file") || result.count("server-name")) {
+      throw std::invalid_argument("--ca-file and --server-name need --tls");
+    }
     if (result.count("command")) out->command = result["command"].as<std::vector<std::string>>();
   } catch (const std::exception& e) {
     std::cerr << "im-client: " << e.what() << "\n(try im-client --help)" << std::endl;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "client/tls_client.h"
+
 namespace im::client {
 
 struct ClientOptions {
@@ -23,6 +25,7 @@ struct ClientOptions {
   // IM_PASSWORD environment variable, the first line of a file, or typed when asked.
   std::string password_file;             // empty: none
   bool ask_password = false;             // interactive: ask for a password at log-in
+  TlsClient tls;                         // --tls: account requests over TLS (ctx null: plain)
 };
 
 // Returns 0 to run, -1 after --help (exit 0), 2 on a usage error (printed).

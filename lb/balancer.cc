@@ -158,7 +158,7 @@ void Balancer::OnHealthCheck() {
     const Backend& b = pool_.at(static_cast<int>(i));
     if (probes_[i] == nullptr) {
       probes_[i] = HealthProbe::Start(loop_, *this, static_cast<int>(i), reinterpret_cast<const sockaddr*>(&b.addr),
-                                      options_.check_timeout_ms);
+                                      options_.check_timeout_ms, options_.check_tls.get(), options_.check_name);
     }
   }
 }

@@ -1,5 +1,7 @@
 #include "lb/health_check.h"
 
+#include "net/tls_stream.h"
+
 #include <string_view>
 
 namespace im::lb {
@@ -28,10 +30,17 @@ HealthProbe::HealthProbe(uv_loop_t* loop, Owner& owner, int backend_index)
       }) {}
 
 HealthProbe* HealthProbe::Start(uv_loop_t* loop, Owner& owner, int backend_index, const sockaddr* addr,
-                                uint64_t timeout_ms) {
+                                uint64_t timeout_ms, SSL_CTX* tls, const std::string& tls_name) {
   auto* probe = new HealthProbe(loop, owner, backend_index);
   probe->timeout_ms_ = timeout_ms;
-  probe->stream_ = net::TcpStream::Connect(loop, addr, probe);
+  probe->stream_ = net::TcpStream::Connect(loop, addr, tls != nullptr ? nullptr : probe);
+  if (tls != nullptr) {
+    char ip[64] = "";
+    if (tls_name.empty()) {
+      uv_ip_name(addr, ip, sizeof ip);  // no --check-name: the certificate must name the backend's address
+    }
+    probe->stream_ = net::TlsStream::Connect(loop, probe->stream_, tls, tls_name.empty() ? ip : tls_name, probe);
+  }
   probe->timer_.Start(timeout_ms);
   return probe;
 }

@@ -10,6 +10,8 @@
 
 #include <string>
 
+#include <openssl/ssl.h>
+
 #include "net/tcp_stream.h"
 #include "net/timer.h"
 
@@ -36,8 +38,10 @@ class HealthProbe final : private net::Stream::Handler {
     ~Owner() = default;
   };
 
+  // With `tls` the probe does a TLS handshake (verifying `tls_name`) before its PING, so
+  // a --tls-only backend is probed in the language it speaks.
   static HealthProbe* Start(uv_loop_t* loop, Owner& owner, int backend_index, const sockaddr* addr,
-                            uint64_t timeout_ms);
+                            uint64_t timeout_ms, SSL_CTX* tls = nullptr, const std::string& tls_name = "");
   HealthProbe(const HealthProbe&) = delete;
   HealthProbe& operator=(const HealthProbe&) = delete;
   // Abandons the probe: the owner hears nothing more.
@@ -59,7 +63,7 @@ class HealthProbe final : private net::Stream::Handler {
   Owner* owner_;
   int backend_index_;
   uint64_t timeout_ms_ = 0;
-  net::TcpStream* stream_ = nullptr;
+  net::Stream* stream_ = nullptr;  // TCP, or TLS over it (--check-tls)
   net::Timer timer_;
   std::string reply_;  // bytes of the reply line so far, at most kMaxReply
 };

@@ -1,5 +1,7 @@
 #include "lb/options.h"
 
+#include "net/tls_context.h"
+
 #include <cxxopts.hpp>
 #include <iostream>
 
@@ -15,6 +17,9 @@ int ParseLbOptions(int argc, char** argv, LbOptions* out) {
     ("backend", "HOST:PORT of a backend; repeat for each (default 127.0.0.1:5001 and 127.0.0.1:5002)", cxxopts::value<std::vector<std::string>>())
     ("connect-timeout", "Seconds a backend may take to accept before it is marked down", cxxopts::value<double>()->default_value("1"))
     ("check-interval", "Seconds between health probes (PING) of every backend", cxxopts::value<double>()->default_value("1"))
+    ("check-tls", "Health probes do a TLS handshake before PING (backends with --tls-cert)")
+    ("check-ca", "PEM CA file the probes verify backends against (with --check-tls; default: the system's)", cxxopts::value<std::string>())
+    ("check-name", "Name the backends' certificates must carry (with --check-tls; default: each backend's IP address)", cxxopts::value<std::string>())
     ("check-timeout", "Seconds a probe may take to connect and get its reply line before the backend is marked down", cxxopts::value<double>()->default_value("1"))
     ("idle-timeout", "Seconds a connection pair may go without traffic", cxxopts::value<double>()->default_value("60"))
     ("first-byte-timeout", "Seconds a client may take to send its first byte before it is closed", cxxopts::value<double>()->default_value("5"))
@@ -53,6 +58,15 @@ int ParseLbOptions(int argc, char** argv, LbOptions* out) {
     out->connect_timeout_ms = ms(result["connect-timeout"].as<double>());
     out->check_interval_ms = ms(result["check-interval"].as<double>());
     out->check_timeout_ms = ms(result["check-timeout"].as<double>());
+    if (result.count("check-tls")) {
+      std::string error;
+      net::SslCtxPtr ctx = net::MakeClientTlsContext(result.count("check-ca") ? result["check-ca"].as<std::string>() : "", &error);
+      if (!ctx) throw std::invalid_argument(error);
+      out->check_tls = std::shared_ptr<SSL_CTX>(ctx.release(), SSL_CTX_free);
+      if (result.count("check-name")) out->check_name = result["check-name"].as<std::string>();
+    } else if (result.count("check-ca") || result.count("check-name")) {
+      throw std::invalid_argument("--check-ca and --check-name need --check-tls");
+    }
     out->idle_timeout_ms = ms(result["idle-timeout"].as<double>());
     out->first_byte_timeout_ms = ms(result["first-byte-timeout"].as<double>());
     out->half_close_timeout_ms = ms(result["half-close-timeout"].as<double>());

@@ -3,7 +3,10 @@
 
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +20,8 @@ struct LbOptions {
   uint64_t connect_timeout_ms = 1000;  // a backend slower to accept is marked down
   uint64_t check_interval_ms = 1000;   // how often every backend is probed with PING
   uint64_t check_timeout_ms = 1000;    // a probe without its reply line this long: down
+  std::shared_ptr<SSL_CTX> check_tls;  // --check-tls: probes handshake first (null: plain PING)
+  std::string check_name;              // --check-name; empty: the backend's IP address
   uint64_t idle_timeout_ms = 60000;    // a pair with no traffic this long is closed
   uint64_t first_byte_timeout_ms = 5000;  // a client that sends nothing this long is closed
   uint64_t half_close_timeout_ms = 2000;  // after one side has ended, silence this long closes

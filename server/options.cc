@@ -56,6 +56,10 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     ("auth", "optional (default): accounts registered with a password are protected, others work as before; required: REG needs a password", cxxopts::value<std::string>()->default_value("optional"))
     ("password-cost", "Argon2id cost of new password hashes: interactive (default, ~60 ms, 64 MiB), moderate (~20 ms, 19 MiB), minimum (tests only)", cxxopts::value<std::string>()->default_value("interactive"))
     ("session-ttl", "Hours a log-in's session (its proofs) stays valid", cxxopts::value<double>()->default_value("168"))
+    ("tls-cert", "PEM certificate chain: the TCP port speaks TLS (with --tls-key)", cxxopts::value<std::string>())
+    ("tls-key", "PEM private key of --tls-cert", cxxopts::value<std::string>())
+    ("tls-only", "Refuse plain-text connections (default: a first byte that is not a TLS record means plain text)")
+    ("no-tls-resumption", "Issue no TLS session tickets (default: tickets keyed from the shared secret, valid on every server of the store)")
     ("q,quiet", "Log warnings and errors only")
     ("h,help", "Show this help")
     ("positional", "", cxxopts::value<std::vector<std::string>>());
@@ -90,6 +94,12 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     out->idle_timeout_ms = SecondsToMs(result["idle-timeout"].as<double>());
     out->busy_timeout_ms = SecondsToMs(result["busy-timeout"].as<double>());
     out->quiet = result.count("quiet") > 0;
+    if (result.count("tls-cert")) out->tls_cert = result["tls-cert"].as<std::string>();
+    if (result.count("tls-key")) out->tls_key = result["tls-key"].as<std::string>();
+    if (out->tls_cert.empty() != out->tls_key.empty()) throw std::invalid_argument("give --tls-cert and --tls-key together");
+    out->tls_only = result.count("tls-only") > 0;
+    if (out->tls_only && out->tls_cert.empty()) throw std::invalid_argument("--tls-only needs --tls-cert and --tls-key");
+    out->tls_resumption = result.count("no-tls-resumption") == 0;
     std::string auth = result["auth"].as<std::string>();
     if (auth != "optional" && auth != "required") throw std::invalid_argument("--auth must be optional or required");
     out->accounts.auth_required = auth == "required";

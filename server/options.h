@@ -23,6 +23,11 @@ struct ServerOptions {
   int64_t idle_timeout_ms = 5000;  // a connection must send its line within this
   int64_t busy_timeout_ms = 5000;  // how long a write may wait for the store; then 500
   AccountOptions accounts;         // --auth, --password-cost, --session-ttl
+  // TLS on the account port: both files given turns it on.
+  std::string tls_cert;            // PEM certificate chain
+  std::string tls_key;             // PEM private key (keep it mode 0600)
+  bool tls_only = false;           // refuse plain text (else the first byte decides)
+  bool tls_resumption = true;      // session tickets keyed from the shared secret
   bool quiet = false;              // log warnings and errors only
   // Sockets handed over by systemd socket activation (LISTEN_FDS); -1: bind our own.
   int inherited_tcp_fd = -1;

@@ -7,6 +7,7 @@
 #include "net/address.h"
 #include "net/log.h"
 #include "net/tcp_stream.h"
+#include "net/tls_stream.h"
 #include "auth/keys.h"
 
 namespace im::server {
@@ -14,6 +15,8 @@ namespace {
 
 constexpr uint64_t kShutdownBudgetMs = 900;   // SIGTERM to exit stays under 1 s
 constexpr uint64_t kStatsIntervalMs = 60000;
+constexpr uint64_t kSecretRetryMs = 5000;     // a store busy for longer than this is an error
+constexpr uint64_t kSecretRetryStepMs = 50;
 
 }  // namespace
 
@@ -39,7 +42,11 @@ Server::Server(uv_loop_t* loop, const ServerOptions& options, Store& store, Pres
       listener_(loop, *this),
       sessions_(static_cast<size_t>(options.max_conns_per_ip)),
       sweep_(loop, this, [](void* self) { static_cast<Server*>(self)->OnSweep(); }),
-      stop_(loop, *this, kShutdownBudgetMs, 5) {
+      stop_(loop, *this, kShutdownBudgetMs, 5),
+      secret_retry_(loop, this, [](void* self) {
+        auto* server = static_cast<Server*>(self);
+        server->store_.ReadSecret(server->secret_load_.get());
+      }) {
   accounts_.SetCommit(&commit_);
   commit_.SetPresenceStore(presence);
   presence_.SetPresenceStore(presence);
@@ -48,6 +55,11 @@ Server::Server(uv_loop_t* loop, const ServerOptions& options, Store& store, Pres
 Server::~Server() = default;
 
 void Server::OnSecretLoaded(const SecretQuery& query) {
+  if (query.status.code() == StoreStatus::Code::kBusy && !closed_ &&
+      uv_now(loop_) - secret_first_try_ms_ < kSecretRetryMs) {
+    IM_LOG(kDebug, "store: shared secret busy (%s); trying again", query.status.message().c_str());
+    return secret_retry_.Start(kSecretRetryStepMs);
+  }
   if (!query.status.ok() || query.secret.size() < 32) {
     // Accounts without passwords still work; REG with one and proofs answer 500.
     IM_LOG(kError, "store: cannot load the shared secret (%s): passwords and proofs are refused",
@@ -56,6 +68,7 @@ void Server::OnSecretLoaded(const SecretQuery& query) {
     proofs_.SetSecret(query.secret);
     presence_.SetSecret(query.secret);
     IM_LOG(kInfo, "store: shared secret loaded");  // tests on a remote engine wait for it
+    if (tls_ && options_.tls_resumption) net::SetTicketSecret(tls_.get(), query.secret);
   }
 }
 
@@ -69,6 +82,11 @@ bool Server::Start(std::string* error) {
     *error = "--host " + options_.host + ": not a numeric IPv4 or IPv6 address";
     return false;
   }
+  if (!options_.tls_cert.empty()) {
+    tls_ = net::MakeServerTlsContext(options_.tls_cert, options_.tls_key, error);
+    if (!tls_) return false;
+    if (!options_.tls_resumption) net::DisableResumption(tls_.get());
+  }
   if (!listener_.Listen(reinterpret_cast<sockaddr*>(&addr), options_.inherited_tcp_fd, error)) return false;
   int tcp_port = listener_.LocalPort();
   net::SetPort(&addr, options_.udp_port);
@@ -78,6 +96,7 @@ bool Server::Start(std::string* error) {
   }
   commit_.Start();
   secret_load_ = std::make_unique<SecretLoad>(*this);
+  secret_first_try_ms_ = uv_now(loop_);
   store_.ReadSecret(secret_load_.get());  // SQLite answers at once; others before long
   uint64_t sweep_ms = std::clamp<uint64_t>(options_.idle_timeout_ms / 4, 10, 1000);
   sweep_.Start(sweep_ms, sweep_ms);
@@ -113,8 +132,13 @@ void Server::OnIncoming() {
     listener_.Pause();
     return;
   }
-  net::TcpStream* stream = net::TcpStream::Accept(listener_.stream(), nullptr);
-  if (stream == nullptr) return;
+  net::TcpStream* tcp = net::TcpStream::Accept(listener_.stream(), nullptr);
+  if (tcp == nullptr) return;
+  net::Stream* stream = tcp;
+  if (tls_) {
+    auto plaintext = options_.tls_only ? net::TlsStream::Plaintext::kRefuse : net::TlsStream::Plaintext::kAllow;
+    stream = net::TlsStream::Accept(loop_, tcp, tls_.get(), plaintext, nullptr);
+  }
   Session* session = Session::Create(stream, *this, accounts_);
   uint64_t id = sessions_.Add(session, reinterpret_cast<const sockaddr*>(&stream->peer()), uv_now(loop_));
   if (id == 0) return session->SendReply(proto::Reply::kTryLater);  // its address is at the cap
@@ -156,6 +180,7 @@ void Server::LogStats(const char* when) {
   const auto& p = presence_.stats();
   const auto& u = udp_.stats();
   const auto& a = accounts_.stats();
+  const auto& t = net::TlsStream::stats();
   auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   IM_LOG(kNotice,
          "%s: connections %llu accepted, %zu open, %llu idle-closed, %llu shed, %llu refused per address; "
@@ -163,13 +188,15 @@ void Server::LogStats(const char* when) {
          "hashing queue full %llu, bad proofs %llu; udp SET %llu received, %llu queued, %llu written "
          "(dropped %llu, overflow %llu), GET %llu (unknown %llu, unauthorized %llu, errors %llu, shed %llu), "
          "proofs %llu passed, %llu refused, %llu replayed, cookies sent %llu, rate-limited %llu, malformed %llu, "
-         "truncated %llu, replies dropped %llu; log lines dropped %llu; store: %s%s%s",
+         "truncated %llu, replies dropped %llu; tls handshakes %llu (resumed %llu), failed %llu, plain %llu, "
+         "plain refused %llu; log lines dropped %llu; store: %s%s%s",
          when, n(accepted_), sessions_.size(), n(idle_closed_), n(shed_), n(sessions_.refused()), n(c.commits),
          n(c.requests), n(c.failed_requests), n(a.logins), n(a.failed_logins), n(a.throttled), n(a.pool_full),
          n(a.bad_proofs), n(p.sets), n(c.presence_queued), n(c.presence_written), n(c.presence_dropped),
          n(c.presence_overflow), n(p.gets), n(p.unknown_users), n(p.unauthorized), n(p.store_errors), n(p.gets_shed),
          n(p.proven), n(p.bad_proofs), n(p.replays), n(p.cookies_sent), n(p.rate_limited), n(p.malformed),
-         n(u.truncated), n(u.send_dropped), n(net::LogLinesDropped()), store_.Stats().c_str(),
+         n(u.truncated), n(u.send_dropped), n(t.handshakes), n(t.resumed), n(t.failed), n(t.plaintext),
+         n(t.refused_plain), n(net::LogLinesDropped()), store_.Stats().c_str(),
          presence_store_ != nullptr ? "; presence: " : "",
          presence_store_ != nullptr ? presence_store_->Stats().c_str() : "");
 }
@@ -201,6 +228,7 @@ void Server::Close() {
   store_.Close();
   if (presence_store_ != nullptr) presence_store_->Close();
   sweep_.Stop();
+  secret_retry_.Stop();
   stop_.Close();
   for (Session* session : sessions_.All()) session->Close();
 }

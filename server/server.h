@@ -19,6 +19,7 @@
 #include "net/graceful_stop.h"
 #include "net/listener.h"
 #include "net/timer.h"
+#include "net/tls_context.h"
 #include "server/account_service.h"
 #include "server/group_commit.h"
 #include "server/options.h"
@@ -80,6 +81,11 @@ class Server final : private net::Listener::Owner,
   net::Timer sweep_;  // closes sessions that sent no line within --idle-timeout; stats
   net::GracefulStop stop_;
   std::unique_ptr<SecretLoad> secret_load_;
+  // Servers started together on a fresh store race to create the secret: a busy store is
+  // asked again on this timer until kSecretRetryMs after the first try.
+  net::Timer secret_retry_;
+  uint64_t secret_first_try_ms_ = 0;
+  net::SslCtxPtr tls_;       // --tls-cert: the TCP port speaks TLS
   bool closed_ = false;
   uint64_t last_stats_ms_ = 0;
   uint64_t accepted_ = 0, idle_closed_ = 0, paused_ = 0, shed_ = 0;
