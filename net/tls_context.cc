@@ -33,7 +33,9 @@ int TicketKeysIndex() {
 int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                       EVP_MAC_CTX* mac, int enc) {
   auto* keys = static_cast<TicketKeys*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), TicketKeysIndex()));
-  if (keys == nullptr) return enc ? -1 : 0;  // no secret yet: no tickets, full handshakes
+  // No secret yet (a server still loading it from a busy store): 0 issues no ticket (-1
+  // would fail the handshake with an internal-error alert) and refuses any offered one.
+  if (keys == nullptr) return 0;
   if (enc) {
     if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) <= 0) return -1;
     std::memcpy(key_name, keys->name, 16);

@@ -67,9 +67,27 @@ void Server::OnSecretLoaded(const SecretQuery& query) {
   } else {
     proofs_.SetSecret(query.secret);
     presence_.SetSecret(query.secret);
-    IM_LOG(kInfo, "store: shared secret loaded");  // tests on a remote engine wait for it
+    IM_LOG(kInfo, "store: shared secret loaded");
     if (tls_ && options_.tls_resumption) net::SetTicketSecret(tls_.get(), query.secret);
   }
+  AnnounceReady();
+}
+
+// Said once the shared secret is settled (loaded, or given up on), not when the sockets
+// are bound: a server that is still retrying a busy store would answer a password REG
+// with 500 and issue no TLS tickets, so scripts, tests and systemd wait until here.
+void Server::AnnounceReady() {
+  if (announced_ || closed_) return;
+  announced_ = true;
+  // Tests and scripts read the chosen ports from these two lines.
+  auto where = [&](int port) {
+    sockaddr_storage shown = bound_;
+    net::SetPort(&shown, port);
+    return net::FormatAddress(shown);
+  };
+  net::LogWrite(net::LogLevel::kNotice, "listening tcp %s", where(listener_.LocalPort()).c_str());
+  net::LogWrite(net::LogLevel::kNotice, "listening udp %s", where(udp_.LocalPort()).c_str());
+  sd_notifyf(0, "READY=1\nSTATUS=serving tcp port %d, udp port %d", listener_.LocalPort(), udp_.LocalPort());
 }
 
 bool Server::Start(std::string* error) {
@@ -88,29 +106,20 @@ bool Server::Start(std::string* error) {
     if (!options_.tls_resumption) net::DisableResumption(tls_.get());
   }
   if (!listener_.Listen(reinterpret_cast<sockaddr*>(&addr), options_.inherited_tcp_fd, error)) return false;
-  int tcp_port = listener_.LocalPort();
   net::SetPort(&addr, options_.udp_port);
   if (int rc = udp_.Start(reinterpret_cast<sockaddr*>(&addr), options_.inherited_udp_fd, &presence_); rc != 0) {
     *error = "bind udp " + net::FormatAddress(addr) + ": " + uv_strerror(rc);
     return false;
   }
   commit_.Start();
-  secret_load_ = std::make_unique<SecretLoad>(*this);
-  secret_first_try_ms_ = uv_now(loop_);
-  store_.ReadSecret(secret_load_.get());  // SQLite answers at once; others before long
+  bound_ = addr;
   uint64_t sweep_ms = std::clamp<uint64_t>(options_.idle_timeout_ms / 4, 10, 1000);
   sweep_.Start(sweep_ms, sweep_ms);
   stop_.Start();
   last_stats_ms_ = uv_now(loop_);
-  // Tests and scripts read the chosen ports from these two lines.
-  auto where = [&](int port) {
-    sockaddr_storage shown = addr;
-    net::SetPort(&shown, port);
-    return net::FormatAddress(shown);
-  };
-  net::LogWrite(net::LogLevel::kNotice, "listening tcp %s", where(tcp_port).c_str());
-  net::LogWrite(net::LogLevel::kNotice, "listening udp %s", where(udp_.LocalPort()).c_str());
-  sd_notifyf(0, "READY=1\nSTATUS=serving tcp port %d, udp port %d", tcp_port, udp_.LocalPort());
+  secret_load_ = std::make_unique<SecretLoad>(*this);
+  secret_first_try_ms_ = uv_now(loop_);
+  store_.ReadSecret(secret_load_.get());  // SQLite answers at once (then AnnounceReady); others before long
   return true;
 }
 

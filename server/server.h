@@ -64,6 +64,7 @@ class Server final : private net::Listener::Owner,
 
   class SecretLoad;
   void OnSecretLoaded(const SecretQuery& query);
+  void AnnounceReady();
   void OnSweep();
   void LogStats(const char* when);
 
@@ -85,6 +86,8 @@ class Server final : private net::Listener::Owner,
   // asked again on this timer until kSecretRetryMs after the first try.
   net::Timer secret_retry_;
   uint64_t secret_first_try_ms_ = 0;
+  sockaddr_storage bound_{};   // the accounts address as bound (its port set per socket when shown)
+  bool announced_ = false;     // "listening" and READY=1 said
   net::SslCtxPtr tls_;       // --tls-cert: the TCP port speaks TLS
   bool closed_ = false;
   uint64_t last_stats_ms_ = 0;
