@@ -15,7 +15,11 @@ namespace im::client {
 using proto::Printable;
 
 App::App(uv_loop_t* loop, const ClientOptions& options)
-    : loop_(loop), options_(options), console_(loop, *this), chats_(loop, *this, options.timeout_ms) {
+    : loop_(loop),
+      options_(options),
+      console_(loop, *this),
+      identity_(auth::ChatIdentity::Generate()),
+      chats_(loop, *this, options.timeout_ms, identity_) {
   uv_signal_init(loop_, &sigint_);
   sigint_.data = this;
   uv_signal_init(loop_, &sigterm_);
@@ -50,6 +54,7 @@ void App::Prompt() {
     case State::kChatting: return console_.SetPrompt("[" + Printable(chat_ ? chat_->peer() : "") + "] ");
     case State::kLoggingIn:
     case State::kCalling:
+    case State::kAnswering:
     case State::kDone: return console_.SetPrompt("");
   }
 }
@@ -142,7 +147,8 @@ bool App::StartSession() {
   int port = chats_.port();
   presence_ = std::make_unique<Presence>(loop_, static_cast<Presence::Owner&>(*this),
                                          reinterpret_cast<const sockaddr*>(&options_.presence_addr), me_,
-                                         options_.interval_ms, session_ ? &*session_ : nullptr);
+                                         options_.interval_ms, identity_.fingerprint(),
+                                         session_ ? &*session_ : nullptr);
   if (int rc = presence_->Start(static_cast<uint16_t>(port)); rc != 0) {
     console_.Print(std::string("cannot start presence: ") + uv_strerror(rc));
     return false;
@@ -240,28 +246,38 @@ void App::Call(const std::string& buddy) {
   if (!b->online) return console_.Print(Printable(buddy) + " is OFFLINE: cannot chat");
   sockaddr_storage addr{};
   if (!net::ParseIp(b->ip, b->msg_port, &addr)) return console_.Print("cannot chat: bad address for " + Printable(buddy));
+  // Without a published key the peer cannot be told from an impostor, and nothing can be encrypted.
+  if (b->chat_key.empty() && !options_.allow_plain_chat) return console_.Print(PlainRefusedWords(buddy));
   console_.Print("Calling " + Printable(buddy) + " at " + Printable(b->ip) + ":" + std::to_string(b->msg_port) + "...");
   state_ = State::kCalling;
   console_.Pause();
-  chat_ = PeerConn::Call(loop_, *this, reinterpret_cast<const sockaddr*>(&addr), me_, buddy, options_.timeout_ms);
+  chat_ = PeerConn::Call(loop_, *this, reinterpret_cast<const sockaddr*>(&addr), me_, buddy, options_.timeout_ms,
+                         identity_, b->chat_key);
 }
 
 void App::OnPeerAccepted(PeerConn* conn) {
   if (conn != chat_) return;
+  std::string peer = Printable(conn->peer());
+  console_.Print((state_ == State::kCalling ? "Chatting with " + peer + ": type to send, q to end"
+                                            : peer + " wants to chat: type to reply, q to end") +
+                 ChatPrivacyWords(conn->encrypted(), conn->peer()));
   state_ = State::kChatting;
-  console_.Print("Chatting with " + Printable(conn->peer()) + ": type to send, q to end");
   Prompt();
   console_.Resume();
 }
 
 void App::OnCaller(PeerConn* conn, const std::string& peer) {
-  CallerVerdict verdict = CheckCaller(presence_ ? presence_->Find(peer) : nullptr, conn->remote());
+  CallerVerdict verdict = CheckCaller(presence_ ? presence_->Find(peer) : nullptr, conn->remote(), conn->peer_key(),
+                                      options_.allow_plain_chat);
   if (verdict != CallerVerdict::kBuddy || state_ != State::kMenu) {
     std::string from = net::FormatIp(conn->remote());
     conn->Refuse();
     // A buddy who just came online or moved may call before our next GET: ask now, so a
     // second try finds the list fresh.
-    if (verdict == CallerVerdict::kOffline || verdict == CallerVerdict::kWrongAddress) presence_->AskNow();
+    if (verdict == CallerVerdict::kOffline || verdict == CallerVerdict::kWrongAddress ||
+        verdict == CallerVerdict::kWrongKey) {
+      presence_->AskNow();
+    }
     // Anyone can dial the port and say anything: one notice per second per address at most.
     uint64_t held_back = 0;
     if (!refused_.Allow(from, uv_now(loop_), &held_back)) return;
@@ -271,8 +287,10 @@ void App::OnCaller(PeerConn* conn, const std::string& peer) {
   menu_.Reset();  // a question left unanswered gives way to the chat
   chat_ = conn;
   conn->Accept(*this);
-  state_ = State::kChatting;
-  console_.Print(Printable(peer) + " wants to chat: type to reply, q to end");
+  // Input waits until the chat is open (OnPeerAccepted), so no line goes to a peer that
+  // has not yet proven its key.
+  state_ = State::kAnswering;
+  console_.Pause();
   Prompt();
 }
 

@@ -49,6 +49,7 @@ class App : private Console::Handler,
     kMenu,        // ready for a command (menu_ may be waiting for a buddy id)
     kRequesting,  // ADD or DEL in flight
     kCalling,     // chat call in flight
+    kAnswering,   // a buddy's call accepted, its encrypted handshake finishing
     kChatting,    // lines typed go to the peer
     kDone,
   };
@@ -92,6 +93,7 @@ class App : private Console::Handler,
   ClientOptions options_;
   Console console_;
   Menu menu_;
+  auth::ChatIdentity identity_;  // this run's chat key pair; its fingerprint goes with our presence
   ChatListener chats_;
   std::unique_ptr<Presence> presence_;  // from log-in on
   uv_signal_t sigint_, sigterm_;

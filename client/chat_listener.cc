@@ -7,8 +7,8 @@
 
 namespace im::client {
 
-ChatListener::ChatListener(uv_loop_t* loop, Owner& owner, uint64_t timeout_ms)
-    : loop_(loop), owner_(owner), timeout_ms_(timeout_ms), listener_(loop, *this) {}
+ChatListener::ChatListener(uv_loop_t* loop, Owner& owner, uint64_t timeout_ms, const auth::ChatIdentity& identity)
+    : loop_(loop), owner_(owner), timeout_ms_(timeout_ms), identity_(identity), listener_(loop, *this) {}
 
 bool ChatListener::Listen(int port, std::string* error) {
   sockaddr_storage any{};
@@ -24,7 +24,7 @@ void ChatListener::OnIncoming() {
     if (net::TcpStream* drop = net::TcpStream::Accept(listener_.stream(), nullptr)) drop->Close();
     return;
   }
-  PeerConn* conn = PeerConn::Answer(loop_, *this, listener_.stream(), timeout_ms_);
+  PeerConn* conn = PeerConn::Answer(loop_, *this, listener_.stream(), timeout_ms_, identity_);
   if (conn == nullptr) return;
   size_t same = std::count_if(callers_.begin(), callers_.end(),
                               [&](PeerConn* c) { return net::SameIp(c->remote(), conn->remote()); });

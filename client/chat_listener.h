@@ -33,7 +33,8 @@ class ChatListener final : private net::Listener::Owner, private PeerConn::Owner
   static constexpr size_t kMaxCallers = 16;
   static constexpr size_t kMaxCallersPerAddress = 4;
 
-  ChatListener(uv_loop_t* loop, Owner& owner, uint64_t timeout_ms);
+  // `identity` answers encrypted calls; it must outlive this.
+  ChatListener(uv_loop_t* loop, Owner& owner, uint64_t timeout_ms, const auth::ChatIdentity& identity);
   ChatListener(const ChatListener&) = delete;
   ChatListener& operator=(const ChatListener&) = delete;
 
@@ -54,6 +55,7 @@ class ChatListener final : private net::Listener::Owner, private PeerConn::Owner
   uv_loop_t* loop_;
   Owner& owner_;
   uint64_t timeout_ms_;
+  const auth::ChatIdentity& identity_;
   net::Listener listener_;
   std::vector<PeerConn*> callers_;  // accepted, no HELLO yet; at most kMaxCallers
   bool closed_ = false;

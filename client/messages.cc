@@ -74,6 +74,10 @@ std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status) {
     case End::kDisconnected: return "chat ended: " + who + " disconnected";
     case End::kTooLong: return "chat ended: " + who + " sent an over-long line";
     case End::kNoHello: return "";
+    case End::kWrongKey:
+      return "chat with " + who + " refused: the peer could not prove it holds " + who +
+             "'s chat key (an impostor, or a stale address)";
+    case End::kForged: return "chat ended: a message claiming to be from " + who + " failed authentication";
   }
   return "";
 }
@@ -92,9 +96,23 @@ std::string RefusedCallerWords(CallerVerdict verdict, std::string_view claimed, 
     case CallerVerdict::kNotABuddy: why = who + " is not your buddy"; break;
     case CallerVerdict::kOffline: why = who + " is OFFLINE"; break;
     case CallerVerdict::kWrongAddress: why = "not " + who + "'s address"; break;
+    case CallerVerdict::kWrongKey: why = "not " + who + "'s chat key"; break;
+    case CallerVerdict::kPlainRefused: why = "not encrypted; start with --plain-chat to allow plain chats"; break;
     case CallerVerdict::kBuddy: why = "busy"; break;
   }
   return "refused a chat from " + ip + " claiming to be " + who + " (" + why + ")" + HeldBack(held_back);
+}
+
+std::string PlainRefusedWords(std::string_view buddy) {
+  std::string who = proto::Printable(buddy);
+  return "cannot chat with " + who + ": " + who +
+         "'s client publishes no chat key, so the chat could not be encrypted (start im-client with --plain-chat "
+         "to allow plain text)";
+}
+
+std::string ChatPrivacyWords(bool encrypted, std::string_view peer) {
+  if (encrypted) return " (end-to-end encrypted)";
+  return " (NOT encrypted: " + proto::Printable(peer) + "'s client cannot encrypt, anyone on the path can read it)";
 }
 
 std::string BusyCallerWords(std::string_view peer, uint64_t held_back) {

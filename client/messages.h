@@ -33,6 +33,11 @@ std::string PeerEndWords(PeerConn::End end, std::string_view peer, int status);
 // HELLO `claimed` from `from_ip`. `held_back` more were refused since the last notice.
 std::string RefusedCallerWords(CallerVerdict verdict, std::string_view claimed, std::string_view from_ip,
                                uint64_t held_back);
+// Why we do not call `buddy`: their client publishes no chat key and plain chats are off.
+std::string PlainRefusedWords(std::string_view buddy);
+// Appended to "Chatting with ...": whether the chat is end-to-end encrypted, said plainly.
+std::string ChatPrivacyWords(bool encrypted, std::string_view peer);
+
 // A buddy's call refused because a chat or a command is under way.
 std::string BusyCallerWords(std::string_view peer, uint64_t held_back);
 

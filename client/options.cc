@@ -39,6 +39,7 @@ int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
     ("ask-password", "Log in with a password, asked for without echo (also asked when the account has one)")
     ("password-file", "Read the password from the first line of PATH (or set IM_PASSWORD); never give it on the command line",
      cxxopts::value<std::string>())
+    ("plain-chat", "Also chat without encryption with buddies whose client cannot encrypt (always said so)")
     ("tls", "Account requests over TLS, verifying the server's certificate")
     ("ca-file", "PEM file of the CA(s) to trust with --tls (default: the system's)", cxxopts::value<std::string>())
     ("server-name", "Name the server's certificate must carry (default: the host part of --server)", cxxopts::value<std::string>())
@@ -70,6 +71,7 @@ int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
     out->interval_ms = static_cast<uint64_t>(interval * 1000 + 0.5);
     out->timeout_ms = static_cast<uint64_t>(timeout * 1000 + 0.5);
     out->ask_password = result.count("ask-password") > 0;
+    out->allow_plain_chat = result.count("plain-chat") > 0;
     if (result.count("password-file")) out->password_file = result["password-file"].as<std::string>();
     if (result.count("tls")) {
       std::string ca_file = result.count("ca-file") ? result["ca-file"].as<std::string>() : "";

@@ -26,6 +26,7 @@ struct ClientOptions {
   std::string password_file;             // empty: none
   bool ask_password = false;             // interactive: ask for a password at log-in
   TlsClient tls;                         // --tls: account requests over TLS (ctx null: plain)
+  bool allow_plain_chat = false;         // --plain-chat: chats without encryption with clients that have none
 };
 
 // Returns 0 to run, -1 after --help (exit 0), 2 on a usage error (printed).

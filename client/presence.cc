@@ -9,10 +9,11 @@
 namespace im::client {
 
 Presence::Presence(uv_loop_t* loop, Owner& owner, const sockaddr* server, std::string me, uint64_t interval_ms,
-                   Session* session)
+                   std::string chat_key, Session* session)
     : loop_(loop),
       owner_(owner),
       me_(std::move(me)),
+      chat_key_(std::move(chat_key)),
       interval_ms_(interval_ms),
       timer_(loop, this, [](void* self) { static_cast<Presence*>(self)->OnTimer(); }),
       session_(session) {
@@ -58,12 +59,12 @@ void Presence::SendSet(bool online, uint16_t port) {
   last_online_ = online;
   last_port_ = port;
   set_resendable_ = true;
-  Send(proto::FormatSet(me_, online, port, cookie_));
+  Send(proto::FormatSet(me_, online, port, cookie_, online ? std::string_view(chat_key_) : std::string_view()));
 }
 
 void Presence::SendGet() {
   get_resendable_ = true;
-  Send(proto::FormatGet(me_, cookie_));
+  Send(proto::FormatGet(me_, cookie_, /*with_keys=*/true));
 }
 
 void Presence::Send(const std::string& unsigned_datagram) {
@@ -100,7 +101,8 @@ void Presence::OnReply(std::string_view datagram) {
     bool changed = before == nullptr
                        ? now.online  // a new buddy is news only if online
                        : before->online != now.online ||
-                             (now.online && (before->ip != now.ip || before->msg_port != now.msg_port));
+                             (now.online && (before->ip != now.ip || before->msg_port != now.msg_port ||
+                                             before->chat_key != now.chat_key));
     if (changed) owner_.OnBuddyChanged(now);
   }
   buddies_ = std::move(reply.buddies);

@@ -32,9 +32,11 @@ class Presence {
     ~Owner() = default;
   };
 
-  // `session` (may be null: no proofs) must outlive this.
+  // `chat_key` is our chat key's fingerprint, published with every SET (empty: none);
+  // GETs ask for the buddies' fingerprints. `session` (may be null: no proofs) must
+  // outlive this.
   Presence(uv_loop_t* loop, Owner& owner, const sockaddr* server, std::string me, uint64_t interval_ms,
-           Session* session = nullptr);
+           std::string chat_key = {}, Session* session = nullptr);
   Presence(const Presence&) = delete;
   Presence& operator=(const Presence&) = delete;
 
@@ -63,6 +65,7 @@ class Presence {
   Owner& owner_;
   sockaddr_storage server_{};
   std::string me_;
+  std::string chat_key_;
   uint64_t interval_ms_;
   uint16_t msg_port_ = 0;
   uv_udp_t udp_;

@@ -8,10 +8,23 @@
 namespace im::proto {
 namespace {
 
-// Parses one buddy line of a GET reply, strictly as the server writes it.
+bool IsChatKey(std::string_view text) { return text.size() == kChatKeyChars && IsBase64Url(text); }
+
+// Parses one buddy line of a GET reply, strictly as the server writes it. After the five
+// words come optional name=value fields: "k=" is the chat key's fingerprint, others are
+// skipped (a newer server may say more).
 bool ParseBuddyLine(std::string_view line, BuddyStatus* out) {
   auto words = SplitWords(line);
-  if (words.size() != 5 || !IsValidUserId(words[0])) return false;
+  if (words.size() < 5 || !IsValidUserId(words[0])) return false;
+  out->chat_key.clear();
+  for (size_t i = 5; i < words.size(); ++i) {
+    size_t eq = words[i].find('=');
+    if (eq == 0 || eq == std::string_view::npos) return false;
+    if (words[i].starts_with("k=")) {
+      if (!IsChatKey(words[i].substr(2))) return false;
+      out->chat_key.assign(words[i].substr(2));
+    }
+  }
   unsigned port = 0;
   if (!ParsePort(words[4], &port)) return false;
   if (words[1] == "100" && words[2] == "ONLINE") {
@@ -25,6 +38,23 @@ bool ParseBuddyLine(std::string_view line, BuddyStatus* out) {
   // An offline buddy has no address, whatever the line says.
   out->ip.assign(out->online ? words[3] : std::string_view("unknown"));
   out->msg_port = out->online ? static_cast<uint16_t>(port) : 0;
+  if (!out->online) out->chat_key.clear();
+  return true;
+}
+
+// Parses the optional "k=" word at words[*i]: a fingerprint for SET, "1" for GET.
+bool ParseChatKeyField(const std::vector<std::string_view>& words, size_t* i, bool is_set, std::string* key,
+                       bool* with_keys) {
+  if (*i >= words.size() || !words[*i].starts_with("k=")) return true;
+  std::string_view value = words[*i].substr(2);
+  ++*i;
+  if (is_set) {
+    if (!IsChatKey(value)) return false;
+    key->assign(value);
+    return true;
+  }
+  if (value != "1") return false;
+  *with_keys = true;
   return true;
 }
 
@@ -71,23 +101,34 @@ std::variant<SetPresence, GetBuddies, CookieRequest, DatagramError> ParseDatagra
   auto words = SplitWords(line);
   if (words.empty()) return DatagramError::kMalformed;
   if (EqualsIgnoreCase(words[0], "SET")) {
-    if (words.size() < 4 || words.size() > 6) return DatagramError::kMalformed;
+    if (words.size() < 4 || words.size() > 7) return DatagramError::kMalformed;
     bool online = false;
     unsigned port = 0;
+    size_t next = 4;
+    std::string chat_key;
+    bool unused = false;
     DatagramCredentials credentials;
     if (!ParseStatus(words[2], &online) || !ParsePort(words[3], &port) ||
-        !ParseCredentials(line, words, 4, &credentials)) {
+        !ParseChatKeyField(words, &next, true, &chat_key, &unused) ||
+        !ParseCredentials(line, words, next, &credentials)) {
       return DatagramError::kMalformed;
     }
     if (!IsValidUserId(words[1])) return DatagramError::kBadUserId;
-    return SetPresence{std::string(words[1]), online, static_cast<uint16_t>(port), std::move(credentials)};
+    return SetPresence{std::string(words[1]), online, static_cast<uint16_t>(port), std::move(chat_key),
+                       std::move(credentials)};
   }
   if (EqualsIgnoreCase(words[0], "GET")) {
-    if (words.size() < 2 || words.size() > 4) return DatagramError::kMalformed;
+    if (words.size() < 2 || words.size() > 5) return DatagramError::kMalformed;
+    size_t next = 2;
+    std::string unused;
+    bool with_keys = false;
     DatagramCredentials credentials;
-    if (!ParseCredentials(line, words, 2, &credentials)) return DatagramError::kMalformed;
+    if (!ParseChatKeyField(words, &next, false, &unused, &with_keys) ||
+        !ParseCredentials(line, words, next, &credentials)) {
+      return DatagramError::kMalformed;
+    }
     if (!IsValidUserId(words[1])) return DatagramError::kBadUserId;
-    return GetBuddies{std::string(words[1]), std::move(credentials)};
+    return GetBuddies{std::string(words[1]), with_keys, std::move(credentials)};
   }
   if (EqualsIgnoreCase(words[0], "COOKIE")) {
     if (words.size() != 1) return DatagramError::kMalformed;
@@ -110,19 +151,25 @@ void AppendCookie(std::string* out, std::string_view cookie) {
 }
 }  // namespace
 
-std::string FormatSet(std::string_view user, bool online, uint16_t msg_port, std::string_view cookie) {
+std::string FormatSet(std::string_view user, bool online, uint16_t msg_port, std::string_view cookie,
+                      std::string_view chat_key) {
   std::string out = "SET ";
   out.append(user);
   out.append(online ? " ONLINE " : " OFFLINE ");
   out.append(std::to_string(msg_port));
+  if (!chat_key.empty()) {
+    out.append(" k=");
+    out.append(chat_key);
+  }
   AppendCookie(&out, cookie);
   out += '\n';
   return out;
 }
 
-std::string FormatGet(std::string_view user, std::string_view cookie) {
+std::string FormatGet(std::string_view user, std::string_view cookie, bool with_keys) {
   std::string out = "GET ";
   out.append(user);
+  if (with_keys) out.append(" k=1");
   AppendCookie(&out, cookie);
   out += '\n';
   return out;
@@ -153,7 +200,7 @@ std::string FormatCookieReply(std::string_view cookie) {
 }
 
 void AppendBuddyLine(std::string* out, std::string_view id, bool online, std::string_view ip,
-                     uint16_t msg_port) {
+                     uint16_t msg_port, std::string_view chat_key) {
   out->append(id);
   if (!online) {
     out->append(" 101 OFFLINE unknown 0\n");
@@ -165,6 +212,10 @@ void AppendBuddyLine(std::string* out, std::string_view id, bool online, std::st
   char digits[8];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, msg_port);
   out->append(digits, end);
+  if (!chat_key.empty()) {
+    out->append(" k=");
+    out->append(chat_key);
+  }
   out->push_back('\n');
 }
 

@@ -19,6 +19,9 @@ namespace im::proto {
 inline constexpr std::size_t kMaxDatagramBytes = 65507;
 
 // What a datagram may carry after its arguments, in this order:
+//   k=<key>     SET: the fingerprint of the sender's chat key (kChatKeyChars of base64url),
+//               published with its presence so buddies can pin it (docs/PROTOCOL.md);
+//               GET: "k=1", list each online buddy's fingerprint too
 //   c=<cookie>  the address cookie the server gave this source (COOKIE reply): the sender
 //               receives at its address, so the answer may be larger than the request
 //   p=<proof>   "<session>.<ms>.<counter>.<mac>" (proto/request.h's Proof): the MAC, with
@@ -29,15 +32,20 @@ struct DatagramCredentials {
   std::string signed_text;  // what proof.mac covers; empty without a proof
 };
 
+// A chat key's fingerprint: 22 characters of base64url (16 bytes of BLAKE2b).
+inline constexpr std::size_t kChatKeyChars = 22;
+
 struct SetPresence {
   std::string user;
   bool online;
   uint16_t msg_port;
+  std::string chat_key;  // fingerprint; empty if the sender published none
   DatagramCredentials credentials;
 };
 
 struct GetBuddies {
   std::string user;
+  bool with_keys = false;  // "k=1": the reply lists fingerprints
   DatagramCredentials credentials;
 };
 
@@ -65,9 +73,11 @@ std::optional<Reply> ErrorReplyFor(std::string_view datagram, DatagramError erro
 // "ONLINE", "OFFLINE", "100", "101" (words any case) to online/offline.
 bool ParseStatus(std::string_view word, bool* online);
 
-// Unsigned datagrams with their "\n"; `cookie` is added when not empty.
-std::string FormatSet(std::string_view user, bool online, uint16_t msg_port, std::string_view cookie = {});
-std::string FormatGet(std::string_view user, std::string_view cookie = {});
+// Unsigned datagrams with their "\n"; `cookie` and `chat_key` are added when not empty,
+// "k=1" when with_keys.
+std::string FormatSet(std::string_view user, bool online, uint16_t msg_port, std::string_view cookie = {},
+                      std::string_view chat_key = {});
+std::string FormatGet(std::string_view user, std::string_view cookie = {}, bool with_keys = false);
 std::string FormatCookieRequest();  // "COOKIE\n"
 // For a proven datagram: `unsigned_datagram` (as formatted above) with " p=<head>" added,
 // without "\n": the text to MAC. Then the datagram is SignedDatagram(text, mac).
@@ -89,11 +99,13 @@ struct BuddyStatus {
   bool online = false;
   std::string ip;        // "unknown" when offline
   uint16_t msg_port = 0;  // 0 when offline
+  std::string chat_key;   // fingerprint of the buddy's chat key; empty if none (or offline)
 };
 
-// Appends "<id> 100 ONLINE <ip> <port>\n" or "<id> 101 OFFLINE unknown 0\n".
+// Appends "<id> 100 ONLINE <ip> <port>\n" or "<id> 101 OFFLINE unknown 0\n"; an online
+// line gets " k=<chat_key>" before its "\n" when chat_key is not empty.
 void AppendBuddyLine(std::string* out, std::string_view id, bool online, std::string_view ip,
-                     uint16_t msg_port);
+                     uint16_t msg_port, std::string_view chat_key = {});
 
 
 // A GET reply as the client reads it.

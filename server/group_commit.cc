@@ -31,7 +31,7 @@ void GroupCommit::AddRequest(uint64_t session_id, StoreRequest request) {
 }
 
 bool GroupCommit::AddPresence(std::string_view user, bool online, std::string_view ip, uint16_t port,
-                              int64_t updated_ms, bool proven) {
+                              int64_t updated_ms, bool proven, std::string_view chat_key) {
   PresenceMap& waiting = waiting_.presence;
   auto it = waiting.find(user);
   if (it == waiting.end()) {
@@ -54,6 +54,7 @@ bool GroupCommit::AddPresence(std::string_view user, bool online, std::string_vi
   p.port = port;
   p.updated_ms = updated_ms;
   p.proven = proven;
+  p.chat_key.assign(chat_key);
   ++stats_.presence_queued;
   return true;
 }

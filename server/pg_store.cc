@@ -40,7 +40,8 @@ const char* const kSchema[] = {
   online     boolean NOT NULL,
   ip         text NOT NULL,
   port       integer NOT NULL,
-  updated_ms bigint NOT NULL))sql",
+  updated_ms bigint NOT NULL,
+  chat_key   text NOT NULL DEFAULT ''))sql",
     "CREATE TABLE IF NOT EXISTS im_counters(name text PRIMARY KEY, value bigint NOT NULL)",
     // Counts the users only the first time (the one-time filter skips the scan after).
     "INSERT INTO im_counters SELECT 'users', count(*) FROM users "
@@ -66,6 +67,11 @@ END $fn$)sql",
   END IF;
   IF to_regclass('im_batches_by_age') IS NULL THEN
     CREATE INDEX im_batches_by_age ON im_batches(at_ms);
+  END IF;
+  -- Tables made before encrypted chat gain the chat key's fingerprint.
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'presence'::regclass AND attname = 'chat_key'
+                 AND NOT attisdropped) THEN
+    ALTER TABLE presence ADD COLUMN chat_key text NOT NULL DEFAULT '';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'users_counted' AND tgrelid = 'users'::regclass) THEN
     CREATE TRIGGER users_counted AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION im_count_user();
@@ -174,11 +180,12 @@ BEGIN
   -- older than the stored row, a stored time ahead of p_now counting as p_now.
   written := 0; dropped := 0;
   FOR v_p IN SELECT e.key, e.value FROM jsonb_each(p_presence) AS e ORDER BY e.key COLLATE "C" LOOP
-    INSERT INTO presence AS p (uid, online, ip, port, updated_ms)
-      SELECT v_p.key, (v_p.value->>'o')::boolean, v_p.value->>'i', (v_p.value->>'p')::integer, (v_p.value->>'t')::bigint
+    INSERT INTO presence AS p (uid, online, ip, port, updated_ms, chat_key)
+      SELECT v_p.key, (v_p.value->>'o')::boolean, v_p.value->>'i', (v_p.value->>'p')::integer, (v_p.value->>'t')::bigint,
+             coalesce(v_p.value->>'k', '')
       WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = v_p.key AND (u.pw_hash IS NULL OR (v_p.value->>'v')::boolean))
     ON CONFLICT (uid) DO UPDATE SET online = excluded.online, ip = excluded.ip, port = excluded.port,
-      updated_ms = excluded.updated_ms
+      updated_ms = excluded.updated_ms, chat_key = excluded.chat_key
       WHERE excluded.updated_ms >= least(p.updated_ms, p_now);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     IF v_n > 0 THEN written := written + 1; ELSE dropped := dropped + 1; END IF;
@@ -304,7 +311,12 @@ std::string PresenceJson(const WriteBatch& batch) {
     AppendJsonString(&j, user);
     j += std::string(":{\"o\":") + (p.online ? "true" : "false") + ",\"i\":";
     AppendJsonString(&j, p.ip);
-    j += ",\"p\":" + Int(p.port) + ",\"t\":" + Int(p.updated_ms) + ",\"v\":" + (p.proven ? "true" : "false") + "}";
+    j += ",\"p\":" + Int(p.port) + ",\"t\":" + Int(p.updated_ms) + ",\"v\":" + (p.proven ? "true" : "false");
+    if (!p.chat_key.empty()) {
+      j += ",\"k\":";
+      AppendJsonString(&j, p.chat_key);
+    }
+    j += "}";
   }
   return j + "}";
 }
@@ -892,6 +904,7 @@ void PgStore::Answer(Op& op, const StoreStatus& status) {
             row.presence.ip = text(i, 3);
             row.presence.port = static_cast<uint16_t>(std::atoi(PQgetvalue(r, i, 4)));
             row.presence.updated_ms = std::atoll(PQgetvalue(r, i, 5));
+            row.presence.chat_key = text(i, 7);
           }
         }
       } else if (status.ok() && r == nullptr) {
@@ -940,7 +953,7 @@ void PgStore::ReadBuddies(BuddyQuery* query) {
   Push(OpKind::kBuddies, query, uv_now(loop_) + kReadMs, 0);
   // One row per buddy in byte order, or one row of NULLs for a user without buddies; no
   // row: no such user. The last column is the user's own protection.
-  Send("SELECT b.buddy, b.buddy_protected, p.online, p.ip, p.port, p.updated_ms, u.pw_hash IS NOT NULL "
+  Send("SELECT b.buddy, b.buddy_protected, p.online, p.ip, p.port, p.updated_ms, u.pw_hash IS NOT NULL, p.chat_key "
        "FROM users u LEFT JOIN buddies b ON b.owner = u.id LEFT JOIN presence p ON p.uid = b.buddy "
        "WHERE u.id = $1 ORDER BY b.buddy",
        {query->user}) &&

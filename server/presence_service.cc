@@ -147,7 +147,8 @@ void PresenceService::Dispatch(Datagram& datagram, const Context& context) {
   if (auto* set = std::get_if<proto::SetPresence>(&datagram)) {
     ++stats_.sets;
     const auto* from = reinterpret_cast<const sockaddr*>(&context.from);
-    commit_.AddPresence(set->user, set->online, net::FormatIp(from), set->msg_port, wall_clock_ms_(), context.proven);
+    commit_.AddPresence(set->user, set->online, net::FormatIp(from), set->msg_port, wall_clock_ms_(), context.proven,
+                        set->chat_key);
     return;
   }
   StartGet(std::get<proto::GetBuddies>(datagram), context);
@@ -167,6 +168,7 @@ void PresenceService::StartGet(const proto::GetBuddies& get, const Context& cont
   }
   read->user.assign(get.user);
   read->context = context;
+  read->context.with_keys = get.with_keys;
   ++reads_in_flight_;
   store_.ReadBuddies(read.release());  // comes back through Answer, now or later
 }
@@ -209,7 +211,8 @@ void PresenceService::Answer(Read& read) {
       if (p != nullptr && row.is_protected && !p->proven) p = nullptr;
       if (p == nullptr && row.has_presence) p = &row.presence;
       bool online = p != nullptr && p->online && p->updated_ms > online_since;
-      proto::AppendBuddyLine(&reply_, row.id, online, online ? std::string_view(p->ip) : "", online ? p->port : 0);
+      proto::AppendBuddyLine(&reply_, row.id, online, online ? std::string_view(p->ip) : "", online ? p->port : 0,
+                             online && context.with_keys ? std::string_view(p->chat_key) : "");
     }
     SendBounded(reply_, context);
   }

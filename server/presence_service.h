@@ -97,6 +97,7 @@ class PresenceService {
     size_t size = 0;         // the request's bytes, for the amplification budget
     bool validated = false;  // a valid cookie: the source receives at its address
     bool proven = false;     // a valid proof for the user
+    bool with_keys = false;  // a GET that asked for the buddies' chat keys
   };
   struct CachedSession {
     std::string user;

@@ -113,6 +113,11 @@ std::string EncodePresence(const Presence& p) {
   out += std::to_string(p.port);
   out += '|';
   out += p.ip;
+  // Added after the fields of the first release: a record without it has no chat key.
+  if (!p.chat_key.empty()) {
+    out += '|';
+    out += p.chat_key;
+  }
   return out;
 }
 
@@ -135,6 +140,7 @@ bool DecodePresence(std::string_view record, Presence* p) {
   p->proven = fields[2] == "1";
   p->online = fields[3] == "1";
   p->ip.assign(fields[5]);
+  if (n > 6) p->chat_key.assign(fields[6]);
   return true;
 }
 

@@ -12,7 +12,7 @@
 namespace im::server {
 namespace {
 
-// Schema version 3. WITHOUT ROWID: every table is looked up by its text key only.
+// Schema version 4. WITHOUT ROWID: every table is looked up by its text key only.
 // The trigger keeps an O(1) user count for --max-users, whatever inserts the rows
 // (the server, or a bulk seed straight into the file). A password hash makes an account
 // protected, for good (no verb adds or removes one), so it is copied into the buddies rows
@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS presence(
   online     INTEGER NOT NULL,
   ip         TEXT NOT NULL,
   port       INTEGER NOT NULL,
-  updated_ms INTEGER NOT NULL
+  updated_ms INTEGER NOT NULL,
+  chat_key   TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters(
   name  TEXT PRIMARY KEY NOT NULL,
@@ -73,6 +74,10 @@ constexpr const char* kMigrateFrom2 = R"sql(
 ALTER TABLE buddies ADD COLUMN user_protected INTEGER NOT NULL DEFAULT 0;
 UPDATE buddies SET user_protected = 1 WHERE user IN (SELECT id FROM users WHERE pw_hash IS NOT NULL);
 )sql";
+
+// Version 3 files (and older ones that had a presence table) gain the chat key's
+// fingerprint in presence; run after kSchema, so the table exists.
+constexpr const char* kMigrateTo4 = "ALTER TABLE presence ADD COLUMN chat_key TEXT NOT NULL DEFAULT ''";
 
 void BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
   sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
@@ -196,8 +201,20 @@ bool SqliteStore::OpenDatabase(std::string* error) {
     *static_cast<int*>(out) = v[0] ? std::atoi(v[0]) : 0;
     return 0;
   }, &version, nullptr);
+  // A version 1 or 2 file may have had no presence table (kSchema made it, with the
+  // column) or one without the column: the table says which.
+  auto has_chat_key = [&] {
+    int found = 0;
+    sqlite3_exec(db_, "SELECT 1 FROM pragma_table_info('presence') WHERE name = 'chat_key'",
+                 [](void* out, int, char**, char**) {
+                   *static_cast<int*>(out) = 1;
+                   return 0;
+                 }, &found, nullptr);
+    return found != 0;
+  };
   bool ok = (version != 1 || exec(kMigrateFrom1)) && ((version != 1 && version != 2) || exec(kMigrateFrom2)) &&
-            exec(kSchema) && exec("PRAGMA user_version = 3") && exec("COMMIT");
+            exec(kSchema) && (has_chat_key() || exec(kMigrateTo4)) && exec("PRAGMA user_version = 4") &&
+            exec("COMMIT");
   if (!ok) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return false;
@@ -280,15 +297,15 @@ bool SqliteStore::Prepare(std::string* error) {
       // presence for protected ones, and anything older than the stored row; a stored time
       // ahead of this server's clock (?7) counts as now, so it cannot block later SETs.
       {&put_presence_,
-       "INSERT INTO presence(user, online, ip, port, updated_ms) "
-       "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1 AND (pw_hash IS NULL OR ?6)) "
+       "INSERT INTO presence(user, online, ip, port, updated_ms, chat_key) "
+       "SELECT ?1, ?2, ?3, ?4, ?5, ?8 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1 AND (pw_hash IS NULL OR ?6)) "
        "ON CONFLICT(user) DO UPDATE SET online = excluded.online, ip = excluded.ip, "
-       "port = excluded.port, updated_ms = excluded.updated_ms "
+       "port = excluded.port, updated_ms = excluded.updated_ms, chat_key = excluded.chat_key "
        "WHERE excluded.updated_ms >= min(presence.updated_ms, ?7)"},
       // Rows come out in primary-key order, i.e. sorted by buddy id (BINARY collation). The
       // last column is the user's own protection, the same in each of the user's rows.
       {&buddy_status_,
-       "SELECT b.buddy, b.buddy_protected, p.online, p.ip, p.port, p.updated_ms, b.user_protected "
+       "SELECT b.buddy, b.buddy_protected, p.online, p.ip, p.port, p.updated_ms, b.user_protected, p.chat_key "
        "FROM buddies AS b "
        "LEFT JOIN presence AS p ON p.user = b.buddy WHERE b.user = ?1 ORDER BY b.buddy"},
   };
@@ -607,6 +624,7 @@ SqliteStore::Status SqliteStore::PutPresence(std::string_view user, const Presen
   sqlite3_bind_int64(put_presence_, 5, presence.updated_ms);
   sqlite3_bind_int(put_presence_, 6, presence.proven ? 1 : 0);
   sqlite3_bind_int64(put_presence_, 7, now_ms);
+  BindText(put_presence_, 8, presence.chat_key);
   Status s = Check(sqlite3_step(put_presence_), "put presence");
   *written = s == Status::kOk && sqlite3_changes(db_) > 0;
   return s;
@@ -653,6 +671,7 @@ void SqliteStore::ReadBuddies(BuddyQuery* query) {
         row.presence.ip.assign(text(3));
         row.presence.port = static_cast<uint16_t>(sqlite3_column_int(buddy_status_, 4));
         row.presence.updated_ms = sqlite3_column_int64(buddy_status_, 5);
+        row.presence.chat_key.assign(text(7));
       }
       query->user_protected = sqlite3_column_int(buddy_status_, 6) != 0;
     }

@@ -48,6 +48,7 @@ struct Presence {
   uint16_t port = 0;
   int64_t updated_ms = 0;  // wall clock, comparable across servers
   bool proven = false;     // the SET carried a valid proof: it may update a protected account
+  std::string chat_key;    // the fingerprint of the user's chat key; empty if none published
 };
 
 // An account request as the store applies it: the wire request plus what the server
