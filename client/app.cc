@@ -154,6 +154,8 @@ bool App::StartSession() {
     return false;
   }
   console_.Print("You are ONLINE; chats come in on port " + std::to_string(port) + ".");
+  // Buddies who want more than the server's word can compare it out of band.
+  console_.Print("Your chat key fingerprint: " + identity_.fingerprint() + " (new at every start)");
   ShowMenu();
   return true;
 }

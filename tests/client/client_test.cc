@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -38,8 +39,11 @@ class ClientTest : public ::testing::Test {
     }
     return args;
   }
-  std::unique_ptr<ClientProc> Client(const std::string& user, bool pty = false) {
-    auto c = std::make_unique<ClientProc>(Args(user), dir_.File(user + std::to_string(count_++) + ".log"), pty);
+  std::unique_ptr<ClientProc> Client(const std::string& user, bool pty = false,
+                                     const std::vector<std::string>& extra = {}) {
+    auto args = Args(user);
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto c = std::make_unique<ClientProc>(args, dir_.File(user + std::to_string(count_++) + ".log"), pty);
     return c;
   }
   // Runs a one-shot command; returns {exit code, output}.
@@ -208,13 +212,43 @@ TEST_F(ClientTest, APeerThatNeverAnswersHelloTimesOut) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   mute_port = ntohs(addr.sin_port);
   UdpClient mute;
-  auto alice = Client("alice");
+  auto alice = Client("alice", false, {"--plain-chat"});  // mute publishes no chat key
   for (int i = 0; i < 30 && !alice->process().WaitForLog("mute is now ONLINE", 100); ++i) {
     mute.Send(server_.udp_port, "SET mute ONLINE " + std::to_string(mute_port));
   }
   ASSERT_TRUE(alice->Saw("mute is now ONLINE"));
   alice->Line("chat mute");
   EXPECT_TRUE(alice->Saw("mute did not answer (timeout)", 3000));
+  alice->Line("quit");
+  EXPECT_EQ(alice->process().Wait(3000), 0);
+  close(fd);
+}
+
+TEST_F(ClientTest, ABuddyWithoutAChatKeyIsNotCalledInPlainTextUnlessAllowed) {
+  for (const char* l : {"REG alice", "REG old", "ADD alice old"}) ASSERT_EQ(TcpRequest(server_.tcp_port, l), "200 OK");
+  // "old" is a client from before encrypted chat: its SET carries no k=.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  listen(fd, 4);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int old_port = ntohs(addr.sin_port);
+  UdpClient old;
+  auto alice = Client("alice");
+  for (int i = 0; i < 30 && !alice->process().WaitForLog("old is now ONLINE", 100); ++i) {
+    old.Send(server_.udp_port, "SET old ONLINE " + std::to_string(old_port));
+  }
+  ASSERT_TRUE(alice->Saw("old is now ONLINE"));
+  alice->Line("chat old");
+  EXPECT_TRUE(alice->Saw("could not be encrypted"));
+  // Nothing was dialled: the listener never sees a connection.
+  pollfd pfd{fd, POLLIN, 0};
+  EXPECT_EQ(poll(&pfd, 1, 300), 0);
+  alice->Line("list");
+  EXPECT_TRUE(alice->Saw("Buddies:"));
   alice->Line("quit");
   EXPECT_EQ(alice->process().Wait(3000), 0);
   close(fd);
@@ -233,7 +267,7 @@ TEST_F(ClientTest, ACallToAPortNobodyListensOnSaysSoAndTheMenuComesBack) {
   int ghost_port = ntohs(addr.sin_port);
   close(fd);
   UdpClient ghost;
-  auto alice = Client("alice");
+  auto alice = Client("alice", false, {"--plain-chat"});  // ghost publishes no chat key
   for (int i = 0; i < 30 && !alice->process().WaitForLog("ghost is now ONLINE", 100); ++i) {
     ghost.Send(server_.udp_port, "SET ghost ONLINE " + std::to_string(ghost_port));
   }

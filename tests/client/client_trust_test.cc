@@ -29,10 +29,12 @@ class ClientTrustTest : public ::testing::Test {
     server_ = StartServer(dir_.File("im.db"), dir_.File("server.log"));
     ASSERT_GT(server_.tcp_port, 0);
   }
-  std::unique_ptr<ClientProc> Client(const std::string& user, int account_port = 0) {
+  // plain: also take plain-text chats, as the raw peers below speak them.
+  std::unique_ptr<ClientProc> Client(const std::string& user, int account_port = 0, bool plain = false) {
     std::vector<std::string> args = {"--server", "127.0.0.1:" + std::to_string(account_port ? account_port : server_.tcp_port),
                                      "--presence", "127.0.0.1:" + std::to_string(presence_.port()),
                                      "--interval", "0.1", "--timeout", "1", "--user", user};
+    if (plain) args.push_back("--plain-chat");
     return std::make_unique<ClientProc>(args, dir_.File(user + std::to_string(count_++) + ".log"));
   }
   // Waits for the client to log in and reach the fake presence server; returns its chat port.
@@ -120,7 +122,7 @@ TEST_F(ClientTrustTest, EscapeSequencesAndC1BytesInAServerReplyAreShownAsQuestio
 }
 
 TEST_F(ClientTrustTest, C1BytesAndBidiOverridesInAChatLineAreShownAsQuestionMarks) {
-  auto alice = Client("alice");
+  auto alice = Client("alice", 0, true);
   int chat_port = Online(*alice);
   presence_.Reply("bob 100 ONLINE 127.0.0.1 5555\n");
   ASSERT_TRUE(alice->Saw("bob is now ONLINE"));
@@ -142,7 +144,7 @@ TEST_F(ClientTrustTest, C1BytesAndBidiOverridesInAChatLineAreShownAsQuestionMark
 }
 
 TEST_F(ClientTrustTest, AHelloIsBelievedOnlyFromTheBuddysPresenceAddress) {
-  auto alice = Client("alice");
+  auto alice = Client("alice", 0, true);
   int chat_port = Online(*alice);
   presence_.Reply("bob 100 ONLINE 127.0.0.1 5555\ncarol 101 OFFLINE unknown 0\n");
   ASSERT_TRUE(alice->Saw("bob is now ONLINE"));
