@@ -114,6 +114,7 @@ std::variant<SetPresence, GetBuddies, CookieRequest, DatagramError> ParseDatagra
       return DatagramError::kMalformed;
     }
     if (!IsValidUserId(words[1])) return DatagramError::kBadUserId;
+    if (!online) chat_key.clear();  // only an online user can be called
     return SetPresence{std::string(words[1]), online, static_cast<uint16_t>(port), std::move(chat_key),
                        std::move(credentials)};
   }

@@ -1,4 +1,5 @@
-// Fuzzes what a client parses from a chat peer (framing, then ParseChatLine) and from its
+// Fuzzes what a client parses from a chat peer (framing, then ParseChatLine, the encrypted
+// handshake's lines included) and from its
 // command line (SplitHostPort). Properties: a parsed HELLO or MSG formats back to a line
 // that parses the same (a message as its printable form); shown text never holds a control byte.
 #include <cstdint>
@@ -12,11 +13,33 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  im::proto::LineBuffer buffer(im::proto::kMaxChatLineBytes);
+  im::proto::LineBuffer buffer(im::proto::kMaxChatWireBytes);
   buffer.Append(bytes);
   std::string line;
   while (buffer.Next(&line) == im::proto::LineBuffer::Result::kLine) {
     im::proto::ChatLine chat = im::proto::ParseChatLine(line);
+    // The encrypted handshake's lines format back to lines that parse the same.
+    if (chat.encrypted() || chat.kind == im::proto::ChatKind::kReady || chat.kind == im::proto::ChatKind::kRecord) {
+      std::string again;
+      if (chat.kind == im::proto::ChatKind::kHello) {
+        again = im::proto::FormatSecureHello(chat.arg, chat.ephemeral, chat.identity);
+      } else if (chat.kind == im::proto::ChatKind::kOk) {
+        again = im::proto::FormatSecureOk(chat.ephemeral, chat.identity, chat.header, chat.confirm);
+      } else if (chat.kind == im::proto::ChatKind::kReady) {
+        again = im::proto::FormatReady(chat.header, chat.confirm);
+      } else if (chat.kind == im::proto::ChatKind::kRecord) {
+        again = im::proto::FormatRecord(chat.arg);
+      } else {
+        abort();  // nothing else has keys
+      }
+      again.pop_back();
+      im::proto::ChatLine back = im::proto::ParseChatLine(again);
+      if (back.kind != chat.kind || back.arg != chat.arg || back.ephemeral != chat.ephemeral ||
+          back.identity != chat.identity || back.header != chat.header || back.confirm != chat.confirm) {
+        abort();
+      }
+      continue;
+    }
     if (chat.kind == im::proto::ChatKind::kHello || chat.kind == im::proto::ChatKind::kMessage) {
       std::string again = chat.kind == im::proto::ChatKind::kHello ? im::proto::FormatHello(chat.arg)
                                                                    : im::proto::FormatMessage(chat.arg);

@@ -37,5 +37,51 @@ TEST(FormatChat, RoundTrips) {
   EXPECT_EQ(FormatMessage("a\tb\x1b"), "MSG a?b?\n");
 }
 
+// Base64url fields of the right lengths: 32-byte keys (43), a 24-byte header (32).
+const std::string kPub(43, 'A');
+const std::string kHeader(32, 'B');
+const std::string kConfirm(23, 'C');  // a record of an empty line
+
+TEST(SecureChatLines, FormatAndParseBack) {
+  std::string hello = FormatSecureHello("alice", kPub, kPub);
+  EXPECT_EQ(hello, "HELLO alice e=" + kPub + " s=" + kPub + "\n");
+  hello.pop_back();
+  ChatLine h = ParseChatLine(hello);
+  EXPECT_EQ(h.kind, ChatKind::kHello);
+  EXPECT_EQ(h.arg, "alice");
+  EXPECT_TRUE(h.encrypted());
+  EXPECT_EQ(h.identity, kPub);
+
+  std::string ok = FormatSecureOk(kPub, kPub, kHeader, kConfirm);
+  ok.pop_back();
+  ChatLine o = ParseChatLine(ok);
+  EXPECT_EQ(o.kind, ChatKind::kOk);
+  EXPECT_TRUE(o.encrypted());
+  EXPECT_EQ(o.header, kHeader);
+  EXPECT_EQ(o.confirm, kConfirm);
+
+  std::string ready = FormatReady(kHeader, kConfirm);
+  ready.pop_back();
+  EXPECT_EQ(ParseChatLine(ready).kind, ChatKind::kReady);
+  std::string record = FormatRecord(kConfirm);
+  EXPECT_EQ(record, "E " + kConfirm + "\n");
+  record.pop_back();
+  EXPECT_EQ(ParseChatLine(record).arg, kConfirm);
+  // A plain HELLO and OK are still what they were.
+  EXPECT_FALSE(ParseChatLine("HELLO alice").encrypted());
+  EXPECT_FALSE(ParseChatLine("OK").encrypted());
+}
+
+TEST(SecureChatLines, MalformedFieldsAreInvalid) {
+  for (std::string line : {"HELLO alice e=" + kPub, "HELLO alice s=" + kPub + " e=" + kPub,
+                           "HELLO alice e=" + kPub.substr(1) + " s=" + kPub, "HELLO alice e=" + kPub + " s=" + kPub + " x",
+                           "HELLO alice e=" + kPub + " s=" + kPub.substr(1) + "+", "OK e=" + kPub + " s=" + kPub,
+                           "OK e=" + kPub + " s=" + kPub + " h=" + kHeader, "READY h=" + kHeader,
+                           "READY h=" + kHeader.substr(2) + " c=" + kConfirm, "READY c=" + kConfirm + " h=" + kHeader,
+                           std::string("E"), std::string("E "), std::string("E a+b"), std::string("E ") + std::string(1400, 'A')}) {
+    EXPECT_EQ(ParseChatLine(line).kind, ChatKind::kInvalid) << line;
+  }
+}
+
 }  // namespace
 }  // namespace im::proto

@@ -68,6 +68,55 @@ TEST(Format, SetAndGetRoundTrip) {
   EXPECT_TRUE(std::holds_alternative<GetBuddies>(ParseDatagram(FormatGet("a"))));
 }
 
+constexpr char kKey[] = "CCCCCCCCCCCCCCCCCCCCCC";  // a chat key fingerprint: 22 characters
+
+TEST(ChatKeys, SetCarriesAFingerprintAndGetAsksForThem) {
+  auto set = ParseDatagram(std::string("SET alice ONLINE 4000 k=") + kKey);
+  ASSERT_TRUE(std::holds_alternative<SetPresence>(set));
+  EXPECT_EQ(std::get<SetPresence>(set).chat_key, kKey);
+  EXPECT_EQ(FormatSet("alice", true, 4000, {}, kKey), std::string("SET alice ONLINE 4000 k=") + kKey + "\n");
+  // OFFLINE publishes no key, whatever the datagram says.
+  auto off = ParseDatagram(std::string("SET alice OFFLINE 0 k=") + kKey);
+  ASSERT_TRUE(std::holds_alternative<SetPresence>(off));
+  EXPECT_EQ(std::get<SetPresence>(off).chat_key, "");
+
+  auto get = ParseDatagram("GET alice k=1");
+  ASSERT_TRUE(std::holds_alternative<GetBuddies>(get));
+  EXPECT_TRUE(std::get<GetBuddies>(get).with_keys);
+  EXPECT_FALSE(std::get<GetBuddies>(ParseDatagram("GET alice")).with_keys);
+  EXPECT_EQ(FormatGet("alice", {}, true), "GET alice k=1\n");
+}
+
+TEST(ChatKeys, AMalformedKeyFieldIsAMalformedDatagram) {
+  for (std::string text : {std::string("SET alice ONLINE 4000 k=short"), std::string("SET alice ONLINE 4000 k=") + kKey + "C",
+                           std::string("SET alice ONLINE 4000 k=") + std::string(21, 'C') + "+",
+                           std::string("SET alice ONLINE 4000 k=") + kKey + " k=" + kKey, std::string("GET alice k=0"),
+                           std::string("GET alice k=") + kKey, std::string("GET alice k=1 k=1")}) {
+    auto parsed = ParseDatagram(text);
+    ASSERT_TRUE(std::holds_alternative<DatagramError>(parsed)) << text;
+  }
+}
+
+TEST(ChatKeys, BuddyLinesCarryTheKeyOnlyWhenOnline) {
+  std::string out;
+  AppendBuddyLine(&out, "alice", true, "192.168.1.5", 20001, kKey);
+  AppendBuddyLine(&out, "bob", false, "ignored", 9, kKey);
+  AppendBuddyLine(&out, "carol", true, "10.0.0.1", 5);
+  EXPECT_EQ(out, std::string("alice 100 ONLINE 192.168.1.5 20001 k=") + kKey +
+                     "\nbob 101 OFFLINE unknown 0\ncarol 100 ONLINE 10.0.0.1 5\n");
+  GetReply r = ParseGetReply(out);
+  ASSERT_EQ(r.kind, GetReply::Kind::kBuddies);
+  ASSERT_EQ(r.buddies.size(), 3u);
+  EXPECT_EQ(r.buddies[0].chat_key, kKey);
+  EXPECT_EQ(r.buddies[1].chat_key, "");
+  EXPECT_EQ(r.buddies[2].chat_key, "");
+  // Fields a newer server may add are skipped; a key that is not one makes the line bad.
+  GetReply newer = ParseGetReply(std::string("alice 100 ONLINE 1.2.3.4 5 x=future k=") + kKey + "\n");
+  ASSERT_EQ(newer.kind, GetReply::Kind::kBuddies);
+  EXPECT_EQ(newer.buddies[0].chat_key, kKey);
+  EXPECT_EQ(ParseGetReply("alice 100 ONLINE 1.2.3.4 5 k=short\n").kind, GetReply::Kind::kMalformed);
+}
+
 constexpr char kCookie[] = "AAAAAAAAAAAAAAAAAAAAAA";  // 22 characters
 constexpr char kMac[] = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";  // 43
 

@@ -56,6 +56,29 @@ TEST_F(PresenceTest, SetOnlineShowsSourceIpAndPortThenOffline) {
             "bob 100 ONLINE 127.0.0.1 7\ncarol 101 OFFLINE unknown 0\n");
 }
 
+TEST_F(PresenceTest, AChatKeyIsStoredWithPresenceAndShownOnlyToWhoAsksForKeys) {
+  const std::string key = "Zm9vYmFyYmF6cXV4cXV1eA";  // 22 base64url characters
+  UdpClient bob;
+  bob.Send(server_.udp_port, "SET bob ONLINE 40123 k=" + key);
+  std::string with_key = "bob 100 ONLINE 127.0.0.1 40123 k=" + key + "\ncarol 101 OFFLINE unknown 0\n";
+  EXPECT_EQ(GetUntil(udp_, server_.udp_port, "alice k=1", with_key), with_key);
+  // The project description's GET is answered exactly as before.
+  EXPECT_EQ(Ask("GET alice"), "bob 100 ONLINE 127.0.0.1 40123\ncarol 101 OFFLINE unknown 0\n");
+  // A SET without a key (an old client on the same account) clears it, OFFLINE too.
+  bob.Send(server_.udp_port, "SET bob ONLINE 40124");
+  std::string no_key = "bob 100 ONLINE 127.0.0.1 40124\ncarol 101 OFFLINE unknown 0\n";
+  EXPECT_EQ(GetUntil(udp_, server_.udp_port, "alice k=1", no_key), no_key);
+  bob.Send(server_.udp_port, "SET bob ONLINE 40125 k=" + key);
+  bob.Send(server_.udp_port, "SET bob OFFLINE 0 k=" + key);
+  std::string offline = "bob 101 OFFLINE unknown 0\ncarol 101 OFFLINE unknown 0\n";
+  EXPECT_EQ(GetUntil(udp_, server_.udp_port, "alice k=1", offline), offline);
+  // A malformed key is a malformed SET: dropped, nothing changes.
+  bob.Send(server_.udp_port, "SET bob ONLINE 40126 k=not-a-key");
+  EXPECT_EQ(Ask("GET alice k=2"), "400 BAD REQUEST\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(Ask("GET alice k=1"), offline);
+}
+
 TEST_F(PresenceTest, PresenceExpiresAfterTtl) {
   udp_.Send(server_.udp_port, "SET carol ONLINE 5555");
   const std::string online = "bob 101 OFFLINE unknown 0\ncarol 100 ONLINE 127.0.0.1 5555\n";

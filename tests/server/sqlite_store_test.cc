@@ -488,6 +488,54 @@ TEST_F(SqliteStoreTest, AGetKnowsItsOwnersProtectionAndAVersion2FileIsMigrated) 
   EXPECT_FALSE(user_protected(*store, "bob"));
 }
 
+// A chat key is presence: written with it, read back with it; a version 3 file (no
+// chat_key column) keeps its rows and gains the column.
+TEST_F(SqliteStoreTest, AChatKeyIsKeptWithPresenceAndAVersion3FileIsMigrated) {
+  auto key_of_bob = [&](Store& store) {
+    Read read;
+    read.user = "alice";
+    store.ReadBuddies(&read);
+    EXPECT_TRUE(read.done && read.status.ok() && read.exists);
+    loop_.Iterate();
+    return read.rows.size() == 1 && read.rows[0].has_presence ? read.rows[0].presence.chat_key : "(none)";
+  };
+  {
+    auto store = Open();
+    Apply(*store, Verb::kReg, "alice");
+    Apply(*store, Verb::kReg, "bob");
+    Apply(*store, Verb::kAdd, "alice", "bob");
+    EXPECT_TRUE(Put(*store, "bob", true, 7000, 1000));
+    EXPECT_EQ(key_of_bob(*store), "");
+    WriteBatch batch;
+    batch.presence["bob"] = Presence{true, "127.0.0.1", 7001, 2000, false, "KKKKKKKKKKKKKKKKKKKKKK"};
+    batch.now_ms = kNowMs;
+    batch.deadline_ms = Now() + 1000;
+    Sink sink;
+    store->Write(&batch, sink);
+    ASSERT_TRUE(sink.done && sink.status.ok() && sink.written == 1);
+    EXPECT_EQ(key_of_bob(*store), "KKKKKKKKKKKKKKKKKKKKKK");
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.File("im.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE presence DROP COLUMN chat_key; PRAGMA user_version = 3;", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  {
+    auto store = Open();
+    EXPECT_EQ(key_of_bob(*store), "") << "the row survives, without a key";
+    EXPECT_TRUE(Put(*store, "bob", true, 7002, 3000));
+  }
+  ASSERT_EQ(sqlite3_open(dir_.File("im.db").c_str(), &db), SQLITE_OK);
+  int version = 0;
+  sqlite3_exec(db, "PRAGMA user_version", [](void* out, int, char** v, char**) {
+    *static_cast<int*>(out) = atoi(v[0]);
+    return 0;
+  }, &version, nullptr);
+  sqlite3_close(db);
+  EXPECT_EQ(version, 4);
+}
+
 TEST_F(SqliteStoreTest, UserCountSurvivesReopenAndBulkInsert) {
   {
     auto store = Open(3);
