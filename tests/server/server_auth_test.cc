@@ -299,5 +299,54 @@ TEST_F(AuthTest, AnotherBackendOnTheSameStoreVerifiesTheSameProofs) {
   EXPECT_EQ(last, want) << other.process->Log();
 }
 
+// A datagram one backend accepted is a replay on every other backend sharing the store
+// too, even one that had the session cached before: bob's ONLINE, recorded and sent again
+// to the second server after his OFFLINE, must not bring him back online.
+//
+// DISABLED: a known gap (issue 10, "replayed ... is dropped"). It fails today: the second
+// server's cached replay window (presence_service.cc, CachedSession) is loaded from the
+// store once and never learns the counters the first server accepted, and the engines
+// order presence rows by the receiving server's clock, not by the proof's counter, so the
+// replay is applied and alice sees bob ONLINE again. Run it with
+// --gtest_also_run_disabled_tests. The fix belongs in the engines (apply a proven SET only
+// if its counter is above the session's stored datagram_counter, in the same transaction;
+// the Redis presence engine needs the counter beside the row).
+TEST_F(AuthTest, DISABLED_ADatagramOneBackendAcceptedIsAReplayOnAnother) {
+  auto alice = LogIn("alice", kGood);
+  auto bob = LogIn("bob", kGood);
+  ASSERT_TRUE(alice && bob);
+  ASSERT_EQ(Request(Proven(proto::Verb::kAdd, "alice", "bob", *alice, 1)), "200 OK");
+  ServerHandle other = StartAnother("other.log", {"--password-cost", "minimum"});
+  ASSERT_GT(other.udp_port, 0);
+
+  UdpClient bob_udp, alice_udp;
+  std::string bob_cookie = CookieFor(bob_udp, *bob, "bob");
+  ASSERT_EQ(bob_cookie.size(), proto::kCookieChars);
+  // The other server learns bob's session (a proven GET of his own empty list).
+  EXPECT_EQ(bob_udp.Ask(other.udp_port, SignedDatagram(proto::FormatGet("bob", bob_cookie), *bob, 2)).value_or("(none)"),
+            "");
+  std::string online = SignedDatagram(proto::FormatSet("bob", true, 7000, bob_cookie), *bob, 3);
+  std::string alice_cookie = CookieFor(alice_udp, *alice, "alice");
+  uint64_t alice_counter = 2;
+  auto alice_sees = [&](const std::string& want) {
+    std::string last;
+    for (int i = 0; i < 50 && last != want; ++i) {
+      last = alice_udp.Ask(server_.udp_port, SignedDatagram(proto::FormatGet("alice", alice_cookie), *alice, alice_counter++))
+                 .value_or("(none)");
+      if (last != want) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return last;
+  };
+  bob_udp.Send(server_.udp_port, online);
+  ASSERT_EQ(alice_sees("bob 100 ONLINE 127.0.0.1 7000\n"), "bob 100 ONLINE 127.0.0.1 7000\n");
+  bob_udp.Send(server_.udp_port, SignedDatagram(proto::FormatSet("bob", false, 0, bob_cookie), *bob, 4));
+  ASSERT_EQ(alice_sees("bob 101 OFFLINE unknown 0\n"), "bob 101 OFFLINE unknown 0\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past the write-behind of the counters
+
+  bob_udp.Send(other.udp_port, online);  // the recorded ONLINE, from bob's (forged) address
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(alice_sees("bob 101 OFFLINE unknown 0\n"), "bob 101 OFFLINE unknown 0\n") << other.process->Log();
+}
+
 }  // namespace
 }  // namespace im::test
