@@ -1,11 +1,9 @@
 #include "client/app.h"
 
-#include <csignal>
 
 #include "client/messages.h"
 #include "client/password.h"
 #include "net/address.h"
-#include "net/handle.h"
 #include "proto/line.h"
 #include "proto/text.h"
 #include "proto/userid.h"
@@ -19,12 +17,8 @@ App::App(uv_loop_t* loop, const ClientOptions& options)
       options_(options),
       console_(loop, *this),
       identity_(auth::ChatIdentity::Generate()),
-      chats_(loop, *this, options.timeout_ms, identity_) {
-  uv_signal_init(loop_, &sigint_);
-  sigint_.data = this;
-  uv_signal_init(loop_, &sigterm_);
-  sigterm_.data = this;
-}
+      chats_(loop, *this, options.timeout_ms, identity_),
+      stop_(loop, *this, /*budget_ms=*/0, /*poll_ms=*/100) {}
 
 int App::Start() {
   if (int rc = console_.Start(); rc != 0) return rc;
@@ -34,8 +28,7 @@ int App::Start() {
     console_.Print(error);
     return UV_EINVAL;
   }
-  uv_signal_start(&sigint_, OnSignal, SIGINT);
-  uv_signal_start(&sigterm_, OnSignal, SIGTERM);
+  stop_.Start();
   if (!options_.user.empty()) {
     Login(options_.user);
   } else {
@@ -328,8 +321,6 @@ void App::OnEndOfInput() {
 
 void App::OnInterrupt() { Quit(0); }
 
-void App::OnSignal(uv_signal_t* signal, int) noexcept { static_cast<App*>(signal->data)->Quit(0); }
-
 // Leaves cleanly: BYE to a chat peer, OFFLINE to the presence server, then every handle
 // closes and uv_run returns.
 void App::Quit(int exit_code) {
@@ -350,8 +341,7 @@ void App::Quit(int exit_code) {
     presence_->Close();
   }
   if (!me_.empty() && exit_code == 0) console_.Print("Goodbye, " + me_ + ".");
-  uv_close(net::AsHandle(&sigint_), nullptr);  // members of an object that outlives uv_run
-  uv_close(net::AsHandle(&sigterm_), nullptr);
+  stop_.Close();
   console_.Close();
 }
 

@@ -25,6 +25,7 @@
 #include "client/peer_conn.h"
 #include "client/presence.h"
 #include "client/session.h"
+#include "net/graceful_stop.h"
 
 namespace im::client {
 
@@ -32,7 +33,8 @@ class App : private Console::Handler,
             private AccountRequest::Owner,
             private Presence::Owner,
             private ChatListener::Owner,
-            private PeerConn::Owner {
+            private PeerConn::Owner,
+            private net::GracefulStop::Owner {
  public:
   App(uv_loop_t* loop, const ClientOptions& options);
   App(const App&) = delete;
@@ -70,7 +72,11 @@ class App : private Console::Handler,
   void OnPeerMessage(PeerConn* conn, const std::string& text) override;
   void OnPeerGone(PeerConn* conn, PeerConn::End end, int status) override;
 
-  static void OnSignal(uv_signal_t* signal, int signum) noexcept;
+  // net::GracefulStop::Owner: SIGINT/SIGTERM leave as `quit` does (BYE, OFFLINE, exit 0);
+  // nothing is left to drain once Quit has run.
+  void OnStopRequested(int) override { Quit(0); }
+  bool Drained() override { return true; }
+  void OnStopNow() override { Quit(0); }
 
   void Login(const std::string& user);
   void AskPassword();
@@ -96,7 +102,7 @@ class App : private Console::Handler,
   auth::ChatIdentity identity_;  // this run's chat key pair; its fingerprint goes with our presence
   ChatListener chats_;
   std::unique_ptr<Presence> presence_;  // from log-in on
-  uv_signal_t sigint_, sigterm_;
+  net::GracefulStop stop_;
   State state_ = State::kAskUser;
   std::string me_;
   std::optional<std::string> given_password_;  // IM_PASSWORD or --password-file, read at start

@@ -11,11 +11,8 @@
 namespace im::client {
 
 // True if every buddy's IP is a numeric IPv4 or IPv6 address (an offline buddy's is
-// "unknown"), ids are strictly ascending (no duplicate can shadow another) and there are
+// "unknown"; net::IsNumericIp), ids are strictly ascending (no duplicate can shadow another) and there are
 // at most proto::kMaxBuddies of them.
 bool IsAcceptableBuddyList(const std::vector<proto::BuddyStatus>& buddies);
-
-// A numeric IPv4 ("1.2.3.4") or IPv6 ("::1") address, nothing else ("localhost" is not).
-bool IsNumericIp(std::string_view text);
 
 }  // namespace im::client

@@ -4,17 +4,19 @@
 #include <iostream>
 
 #include "net/address.h"
+#include "proto/address.h"
 #include "net/tls_context.h"
 
 namespace im::client {
 namespace {
 
-// "host:port" -> host, "[::1]:port" -> ::1, "host" -> host.
+constexpr char kDefaultHost[] = "127.0.0.1";  // of "--server PORT" and "--presence PORT"
+
+// "host:port" -> host, "[::1]:port" -> ::1, "port" -> the default host; anything else as
+// given (it is refused when parsed as an address).
 std::string HostPart(const std::string& server) {
-  if (!server.empty() && server[0] == '[') return server.substr(1, server.find(']') - 1);
-  size_t colon = server.rfind(':');
-  if (colon == std::string::npos || server.find(':') != colon) return server;
-  return server.substr(0, colon);
+  proto::HostPort hp;
+  return proto::SplitHostPort(server, kDefaultHost, &hp) ? hp.host : server;
 }
 
 }  // namespace
@@ -58,10 +60,10 @@ int ParseClientOptions(int argc, char** argv, ClientOptions* out) {
     out->server = result["server"].as<std::string>();
     out->presence = result["presence"].as<std::string>();
     // Numeric addresses only ("localhost" is 127.0.0.1): the client never waits for a lookup.
-    if (!net::ParseNumericAddress(out->server, "127.0.0.1", &out->server_addr)) {
+    if (!net::ParseNumericAddress(out->server, kDefaultHost, &out->server_addr)) {
       throw std::invalid_argument("bad --server " + out->server);
     }
-    if (!net::ParseNumericAddress(out->presence, "127.0.0.1", &out->presence_addr)) {
+    if (!net::ParseNumericAddress(out->presence, kDefaultHost, &out->presence_addr)) {
       throw std::invalid_argument("bad --presence " + out->presence);
     }
     out->msg_port = result["msg-port"].as<int>();

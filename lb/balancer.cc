@@ -210,8 +210,9 @@ void Balancer::Close() {
     auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
     IM_LOG(kNotice,
            "exit: %llu connections accepted, %llu rejected with 503, %llu retried, %llu shed, %llu refused "
-           "(--max-conns-per-ip), %llu closed silent, %zu closed at exit",
-           n(accepted_), n(rejected_), n(retried_), n(shed_), n(refused_), n(silent_closed_), splices_.size());
+           "(--max-conns-per-ip), %llu closed silent, %zu closed at exit, accepting paused %llu times",
+           n(accepted_), n(rejected_), n(retried_), n(shed_), n(refused_), n(silent_closed_), splices_.size(),
+           n(pauses_));
   }
   listener_.Close();
   sweep_.Stop();

@@ -1,8 +1,13 @@
 #include "lb/health_check.h"
 
-#include "net/tls_stream.h"
-
 #include <string_view>
+
+#include "net/address.h"
+#include "net/tcp_stream.h"
+#include "net/tls_stream.h"
+#include "proto/reply.h"
+#include "proto/request.h"
+#include "proto/text.h"
 
 namespace im::lb {
 
@@ -24,6 +29,7 @@ bool IsLocalError(int err) {
 HealthProbe::HealthProbe(uv_loop_t* loop, Owner& owner, int backend_index)
     : owner_(&owner),
       backend_index_(backend_index),
+      lines_(kMaxReply, *this),
       timer_(loop, this, [](void* self) {
         auto* probe = static_cast<HealthProbe*>(self);
         probe->Finish(Outcome::kDown, "no reply to PING within " + std::to_string(probe->timeout_ms_) + " ms");
@@ -33,35 +39,28 @@ HealthProbe* HealthProbe::Start(uv_loop_t* loop, Owner& owner, int backend_index
                                 uint64_t timeout_ms, SSL_CTX* tls, const std::string& tls_name) {
   auto* probe = new HealthProbe(loop, owner, backend_index);
   probe->timeout_ms_ = timeout_ms;
-  probe->stream_ = net::TcpStream::Connect(loop, addr, tls != nullptr ? nullptr : probe);
+  net::Stream* stream = net::TcpStream::Connect(loop, addr, nullptr);
   if (tls != nullptr) {
-    char ip[64] = "";
-    if (tls_name.empty()) {
-      uv_ip_name(addr, ip, sizeof ip);  // no --check-name: the certificate must name the backend's address
-    }
-    probe->stream_ = net::TlsStream::Connect(loop, probe->stream_, tls, tls_name.empty() ? ip : tls_name, probe);
+    // No --check-name: the certificate must name the backend's address.
+    stream = net::TlsStream::Connect(loop, stream, tls, tls_name.empty() ? net::FormatIp(addr) : tls_name, nullptr);
   }
+  probe->lines_.Attach(stream);
   probe->timer_.Start(timeout_ms);
   return probe;
 }
 
-void HealthProbe::OnStreamConnected(int status) {
+void HealthProbe::OnLinesConnected(int status) {
   if (status != 0) return Finish(IsLocalError(status) ? Outcome::kUnknown : Outcome::kDown, uv_strerror(status));
-  int rc = stream_->Write("PING\n");
-  if (rc == 0) rc = stream_->ReadStart();
+  int rc = lines_.Write(proto::FormatRequest({proto::Verb::kPing}));
+  if (rc == 0) rc = lines_.StartReading();
   if (rc != 0) Finish(IsLocalError(rc) ? Outcome::kUnknown : Outcome::kDown, uv_strerror(rc));
 }
 
-void HealthProbe::OnStreamRead(std::string_view bytes) {
-  size_t end = bytes.find('\n');
-  reply_.append(bytes.substr(0, std::min(end, kMaxReply - reply_.size())));
-  if (end == std::string_view::npos) {
-    if (reply_.size() >= kMaxReply) Finish(Outcome::kDown, "an over-long reply to PING");
-    return;
+void HealthProbe::OnLine(std::string_view line) {
+  if (proto::ParseReply(line, proto::RepliesFor(proto::Verb::kPing)) == proto::Reply::kOk) {
+    return Finish(Outcome::kUp, "");
   }
-  if (!reply_.empty() && reply_.back() == '\r') reply_.pop_back();
-  if (reply_.rfind("200", 0) == 0) return Finish(Outcome::kUp, "");
-  Finish(Outcome::kDown, "PING answered \"" + reply_.substr(0, 32) + "\"");
+  Finish(Outcome::kDown, "PING answered \"" + proto::Printable(line.substr(0, 32)) + "\"");
 }
 
 void HealthProbe::Finish(Outcome outcome, const std::string& why) {
@@ -73,7 +72,7 @@ void HealthProbe::Finish(Outcome outcome, const std::string& why) {
 void HealthProbe::Cancel() noexcept {
   owner_ = nullptr;
   timer_.Stop();
-  stream_->Close();  // OnStreamClosed deletes
+  lines_.Close();  // OnLinesClosed deletes
 }
 
 }  // namespace im::lb

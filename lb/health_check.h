@@ -12,7 +12,7 @@
 
 #include <openssl/ssl.h>
 
-#include "net/tcp_stream.h"
+#include "net/line_stream.h"
 #include "net/timer.h"
 
 namespace im::lb {
@@ -21,7 +21,7 @@ namespace im::lb {
 // buffers), not about the backend: it never marks a backend down.
 bool IsLocalError(int err);
 
-class HealthProbe final : private net::Stream::Handler {
+class HealthProbe final : private net::LineStream::Handler {
  public:
   enum class Outcome {
     kUp,       // answered "200 ..." in time
@@ -54,18 +54,19 @@ class HealthProbe final : private net::Stream::Handler {
   HealthProbe(uv_loop_t* loop, Owner& owner, int backend_index);
   ~HealthProbe() = default;
   void Finish(Outcome outcome, const std::string& why);
-  void OnStreamConnected(int status) override;
-  void OnStreamRead(std::string_view bytes) override;
-  void OnStreamEof() override { Finish(Outcome::kDown, "closed without a reply to PING"); }
-  void OnStreamError(int err) override { Finish(Outcome::kDown, uv_strerror(err)); }
-  void OnStreamClosed() override { delete this; }
+  // net::LineStream::Handler
+  void OnLinesConnected(int status) override;
+  void OnLine(std::string_view line) override;
+  void OnLineTooLong() override { Finish(Outcome::kDown, "an over-long reply to PING"); }
+  void OnLinesEnd(std::string_view) override { Finish(Outcome::kDown, "closed without a reply to PING"); }
+  void OnLinesError(int err) override { Finish(Outcome::kDown, uv_strerror(err)); }
+  void OnLinesClosed() override { delete this; }
 
   Owner* owner_;
   int backend_index_;
   uint64_t timeout_ms_ = 0;
-  net::Stream* stream_ = nullptr;  // TCP, or TLS over it (--check-tls)
+  net::LineStream lines_;  // over TCP, or TLS over it (--check-tls)
   net::Timer timer_;
-  std::string reply_;  // bytes of the reply line so far, at most kMaxReply
 };
 
 }  // namespace im::lb

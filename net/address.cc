@@ -23,6 +23,14 @@ bool MappedV4(const sockaddr* addr, in_addr* out) {
 
 }  // namespace
 
+bool IsNumericIp(std::string_view text) {
+  // A NUL would end the string inet_pton sees before the text does.
+  if (text.empty() || text.size() > INET6_ADDRSTRLEN || text.find('\0') != std::string_view::npos) return false;
+  std::string ip(text);  // inet_pton wants a terminated string
+  unsigned char bytes[sizeof(in6_addr)];
+  return inet_pton(AF_INET, ip.c_str(), bytes) == 1 || inet_pton(AF_INET6, ip.c_str(), bytes) == 1;
+}
+
 bool ParseIp(std::string_view host, int port, sockaddr_storage* out) {
   std::memset(out, 0, sizeof *out);
   std::string h(host);

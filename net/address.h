@@ -20,6 +20,10 @@ bool ParseNumericAddress(std::string_view text, std::string_view default_host, s
 bool ResolveHostPort(std::string_view text, std::string_view default_host, sockaddr_storage* out,
                      std::string* error);
 
+// A numeric IPv4 ("1.2.3.4") or IPv6 ("::1") address and nothing else: no port, no
+// scope, no NUL, and not "localhost" (which ParseIp takes as 127.0.0.1).
+bool IsNumericIp(std::string_view text);
+
 // A numeric IPv4 or IPv6 host (no port) and a port to an address.
 bool ParseIp(std::string_view host, int port, sockaddr_storage* out);
 

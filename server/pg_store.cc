@@ -1,12 +1,13 @@
 #include "server/pg_store.h"
 
-#include <arpa/inet.h>
 #include <libpq-fe.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstring>
 
+#include "net/address.h"
+#include "net/handle.h"
 #include "net/log.h"
 #include "server/wall_clock.h"
 
@@ -345,11 +346,6 @@ std::string Trim(const char* message) {
   return s;
 }
 
-bool IsIpLiteral(const std::string& host) {
-  unsigned char buf[sizeof(in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
 }  // namespace
 
 bool PgStore::ParseOptions(const std::string& url, const std::vector<std::pair<std::string, std::string>>& options,
@@ -395,7 +391,7 @@ bool PgStore::ParseOptions(const std::string& url, const std::vector<std::pair<s
     while (ok && pos <= host.size()) {
       size_t comma = host.find(',', pos);
       std::string one = host.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      if (!one.empty() && one[0] != '/' && one[0] != '@' && !IsIpLiteral(one)) {
+      if (!one.empty() && one[0] != '/' && one[0] != '@' && !net::IsNumericIp(one)) {
         *error = "--store " + url + ": host \"" + one +
                  "\" is a name, and resolving it would block the event loop: give its IP address "
                  "(postgresql://user@10.0.0.5/db, or hostaddr=) or a socket directory (host=/run/postgresql)";
@@ -479,7 +475,7 @@ void PgStore::Watch(int events) {
   if (fd < 0) return Reset("no socket");
   if (poll_ != nullptr && fd != poll_fd_) {
     poll_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    uv_close(net::AsHandle(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
     poll_ = nullptr;
   }
   if (poll_ == nullptr) {
@@ -574,7 +570,7 @@ void PgStore::Reset(const std::string& why) {
     // Stopped and closed before PQfinish closes the descriptor.
     poll_->data = nullptr;
     uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    uv_close(net::AsHandle(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
     poll_ = nullptr;
   }
   if (conn_ != nullptr) PQfinish(conn_);

@@ -1,6 +1,5 @@
 #include "server/redis_presence.h"
 
-#include <arpa/inet.h>
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -9,6 +8,7 @@
 #include <charconv>
 #include <vector>
 
+#include "net/address.h"
 #include "net/log.h"
 
 namespace im::server {
@@ -42,11 +42,6 @@ for i, key in ipairs(KEYS) do
 end
 return written
 )lua";
-
-bool IsIp(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
 
 }  // namespace
 
@@ -96,7 +91,7 @@ bool ParseRedisUrl(const std::string& url, RedisAddress* out, std::string* error
     }
     out->port = value;
   }
-  if (!IsIp(out->ip)) {
+  if (!net::IsNumericIp(out->ip)) {
     *error = "--presence " + url + ": \"" + out->ip +
              "\" is not a numeric IP address; give one (redis://10.0.0.5:6379) or a unix socket "
              "(redis+unix:///run/redis/redis.sock), since resolving a name would block the server";

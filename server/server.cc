@@ -192,14 +192,15 @@ void Server::LogStats(const char* when) {
   const auto& t = net::TlsStream::stats();
   auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   IM_LOG(kNotice,
-         "%s: connections %llu accepted, %zu open, %llu idle-closed, %llu shed, %llu refused per address; "
+         "%s: connections %llu accepted, %zu open, %llu idle-closed, %llu shed, %llu refused per address, "
+         "accepting paused %llu times; "
          "commits %llu, requests %llu, failed %llu; log-ins %llu, wrong passwords %llu, throttled %llu, "
          "hashing queue full %llu, bad proofs %llu; udp SET %llu received, %llu queued, %llu written "
          "(dropped %llu, overflow %llu), GET %llu (unknown %llu, unauthorized %llu, errors %llu, shed %llu), "
          "proofs %llu passed, %llu refused, %llu replayed, cookies sent %llu, rate-limited %llu, malformed %llu, "
          "truncated %llu, replies dropped %llu; tls handshakes %llu (resumed %llu), failed %llu, plain %llu, "
          "plain refused %llu; log lines dropped %llu; store: %s%s%s",
-         when, n(accepted_), sessions_.size(), n(idle_closed_), n(shed_), n(sessions_.refused()), n(c.commits),
+         when, n(accepted_), sessions_.size(), n(idle_closed_), n(shed_), n(sessions_.refused()), n(paused_), n(c.commits),
          n(c.requests), n(c.failed_requests), n(a.logins), n(a.failed_logins), n(a.throttled), n(a.pool_full),
          n(a.bad_proofs), n(p.sets), n(c.presence_queued), n(c.presence_written), n(c.presence_dropped),
          n(c.presence_overflow), n(p.gets), n(p.unknown_users), n(p.unauthorized), n(p.store_errors), n(p.gets_shed),

@@ -146,6 +146,34 @@ TEST_F(ClientTest, BuddyStateChangesAndQuitSendsOffline) {
   EXPECT_EQ(out, "alice 101 OFFLINE unknown 0\n");
 }
 
+// SIGTERM and SIGINT (the client's signal handling is net::GracefulStop, as the daemons'):
+// the client leaves as `quit` does, OFFLINE at once and exit 0, and does not hang.
+TEST_F(ClientTest, SigtermAndSigintLeaveAsQuitDoes) {
+  ASSERT_EQ(TcpRequest(server_.tcp_port, "REG alice"), "200 OK");
+  auto bob = Client("bob");
+  ASSERT_TRUE(bob->Saw("Registered as bob"));
+  bob->Line("add alice");
+  ASSERT_TRUE(bob->Saw("alice added"));
+  for (int signum : {SIGTERM, SIGINT}) {
+    int online_before = bob->process().CountLog("alice is now ONLINE at 127.0.0.1:");
+    auto alice = Client("alice");
+    for (int i = 0; i < 300 && bob->process().CountLog("alice is now ONLINE at 127.0.0.1:") == online_before; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_EQ(bob->process().CountLog("alice is now ONLINE at 127.0.0.1:"), online_before + 1) << bob->process().Log();
+    int offline_before = bob->process().CountLog("alice is now OFFLINE");
+    auto signalled_at = std::chrono::steady_clock::now();
+    alice->process().Signal(signum);
+    EXPECT_EQ(alice->process().Wait(3000), 0) << signum << "\n" << alice->process().Log();
+    EXPECT_TRUE(alice->Saw("Goodbye, alice.")) << alice->process().Log();
+    for (int i = 0; i < 100 && bob->process().CountLog("alice is now OFFLINE") == offline_before; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(bob->process().CountLog("alice is now OFFLINE"), offline_before + 1) << signum;
+    EXPECT_LT(std::chrono::steady_clock::now() - signalled_at, 900ms) << "sent at exit, not expired by the ttl";
+  }
+}
+
 TEST_F(ClientTest, ChatBothWaysBusyForASecondCallerAndAPeerVanishing) {
   for (const char* id : {"alice", "bob", "carol"}) ASSERT_EQ(TcpRequest(server_.tcp_port, std::string("REG ") + id), "200 OK");
   // A callee takes calls only from its buddies (at their presence address): both ways.

@@ -310,6 +310,7 @@ TEST_F(LbTest, IdlePairsAreClosedAndSigtermDrainsThenExits) {
   lb_->Signal(SIGTERM);
   EXPECT_EQ(lb_->Wait(3000), 0);
   EXPECT_TRUE(lb_->WaitForLog("exit: [0-9]+ connections accepted", 100)) << lb_->Log();
+  EXPECT_TRUE(lb_->WaitForLog("exit: .*, accepting paused 0 times", 100)) << "every counter reported: " << lb_->Log();
 }
 
 TEST_F(LbTest, UsageErrors) {
@@ -527,6 +528,39 @@ TEST_F(LbTest, AStoppedBackendIsMarkedDownByItsProbeAndStaysDownUntilItAnswersAg
   ASSERT_TRUE(lb_->WaitForLog("Backend #1 \\([^)]*\\) is UP again", 2000)) << lb_->Log();
   for (int i = 0; i < 4; ++i) EXPECT_EQ(Via("REG resumed" + std::to_string(i)), "200 OK");
   EXPECT_EQ(b_.process->CountLog(" REG resumed"), 2) << "it gets its share again";
+}
+
+// A probe is a protocol exchange: it sends PING as proto formats it and takes only a
+// reply line whose code is 200. Something that merely starts with "200" is not an
+// im-server (here a test backend answering "2000 NOT A REPLY").
+TEST_F(LbTest, AProbeReplyThatIsNotA200ReplyLineMarksTheBackendDown) {
+  StartBackends();
+  int fake_port = 0;
+  int fake = ListenLoopback(16, &fake_port);
+  std::atomic<int> pings{0}, others{0};
+  std::thread backend([&] {
+    for (;;) {
+      int fd = accept(fake, nullptr, nullptr);
+      if (fd < 0) return;  // shut down
+      char buf[64];
+      ssize_t n = read(fd, buf, sizeof buf);
+      (std::string(buf, n > 0 ? static_cast<size_t>(n) : 0) == "PING\n" ? pings : others)++;
+      constexpr char kReply[] = "2000 NOT A REPLY\n";
+      (void)!write(fd, kReply, sizeof kReply - 1);
+      close(fd);
+    }
+  });
+  StartLb({fake_port, a_.tcp_port}, {"--check-interval", "0.2", "--check-timeout", "0.5"});
+  EXPECT_TRUE(lb_->WaitForLog("Backend #0 \\([^)]*\\) is DOWN: PING answered \"2000 NOT A REPLY\"", 2000))
+      << lb_->Log();
+  EXPECT_EQ(lb_->CountLog("Backend #1 .*is DOWN"), 0) << lb_->Log();
+  lb_->Signal(SIGKILL);
+  lb_->Wait(2000);
+  shutdown(fake, SHUT_RDWR);
+  backend.join();
+  close(fake);
+  EXPECT_GE(pings.load(), 1);
+  EXPECT_EQ(others.load(), 0) << "every probe sent exactly \"PING\\n\"";
 }
 
 TEST_F(LbTest, ARequestAStoppedBackendLeavesUnansweredIsRetriedOnAnotherAndNotAppliedLate) {

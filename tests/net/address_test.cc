@@ -35,6 +35,22 @@ TEST(Address, RejectsWhatIsNotNumeric) {
   EXPECT_FALSE(ParseNumericAddress("", "0.0.0.0", &a));
 }
 
+// The one numeric-IP check: the client's buddy list, the PostgreSQL host list and the
+// Redis URL all use it.
+TEST(Address, IsNumericIpTakesOnlyNumericAddresses) {
+  EXPECT_TRUE(IsNumericIp("192.168.1.5"));
+  EXPECT_TRUE(IsNumericIp("::1"));
+  EXPECT_TRUE(IsNumericIp("2001:db8::7"));
+  EXPECT_FALSE(IsNumericIp("localhost"));
+  EXPECT_FALSE(IsNumericIp("evil.example.com"));
+  EXPECT_FALSE(IsNumericIp("1.2.3"));
+  EXPECT_FALSE(IsNumericIp("1.2.3.4:5"));
+  EXPECT_FALSE(IsNumericIp("fe80::1%eth0"));
+  EXPECT_FALSE(IsNumericIp(""));
+  EXPECT_FALSE(IsNumericIp("[::1]"));
+  EXPECT_FALSE(IsNumericIp(std::string_view("1.2.3.4\0", 8)));
+}
+
 TEST(Address, ResolveHostPortTakesNumericAtOnce) {
   sockaddr_storage a;
   std::string error;

@@ -2,6 +2,8 @@
 // sessions and proofs on the TCP port; forged, replayed and moved datagrams, strangers'
 // SETs and reflection on the UDP port. Raw sockets on loopback; 127.0.0.2 is "another host".
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -15,6 +17,8 @@
 
 namespace im::test {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 constexpr char kPassword[] = "correct horse";  // has a space: invalid on purpose
 constexpr char kGood[] = "correct-horse-battery";
@@ -55,6 +59,20 @@ class AuthTest : public ServerTest {
     proto::Proof proof{grant.session, grant.server_now_ms, counter, ""};
     std::string text = proto::DatagramSignedText(unsigned_datagram, proof);
     return proto::SignedDatagram(text, auth::Mac(Key(grant), text));
+  }
+  // One request line from another local address (a second "host" on loopback).
+  std::string RequestFrom(const std::string& from, const std::string& line) {
+    int fd = ConnectTcp(server_.tcp_port, "127.0.0.1", from);
+    if (fd < 0) return "(no connection)";
+    std::string bytes = line + "\n";
+    std::string out;
+    if (write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size())) {
+      shutdown(fd, SHUT_WR);
+      ReadUntilClosed(fd, &out, 5000);
+    }
+    close(fd);
+    if (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
   }
   // The cookie for `udp`'s address: a bare proof-less GET of a user with no buddies is
   // answered directly, so ask with a proof and no cookie, which always gets one.
@@ -204,6 +222,130 @@ TEST_F(AuthTest, NothingReflectsMoreThanThreeTimesItsSize) {
   while (flood.Receive(300)) ++answered;
   EXPECT_LE(answered, 60) << "burst 40, then 20 a second";
   EXPECT_GE(answered, 1);
+}
+
+// Guessing across many accounts from one address: each account allows 5 failures a
+// minute, the address 30 in all; past that even a right password is refused unhashed,
+// and other addresses are not touched.
+TEST_F(AuthTest, WrongPasswordsFromOneAddressAreThrottledAcrossAccounts) {
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(LogIn("user" + std::to_string(i), kGood)) << i;
+  int wrong = 0, later = 0;
+  auto start = Clock::now();
+  for (int i = 0; i < 7; ++i) {
+    for (int j = 0; j < 5; ++j) {
+      std::string reply = RequestFrom("127.0.0.2", "REG user" + std::to_string(i) + " guess-number-" + std::to_string(j));
+      wrong += reply == "204 WRONG PASSWORD";
+      later += reply == "429 TRY LATER";
+    }
+  }
+  std::string right = RequestFrom("127.0.0.2", std::string("REG user7 ") + kGood);
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_EQ(wrong + later, 35);
+  EXPECT_GE(wrong, 30);
+  EXPECT_LE(wrong, 30 + static_cast<int>(secs / 2)) << "the address refills one failure every 2 s";
+  if (secs < 1.5) {
+    EXPECT_EQ(right, "429 TRY LATER") << "the address has no failures left";
+  }
+  std::string reply;
+  EXPECT_TRUE(LogIn("user7", kGood, &reply)) << "another address logs in: " << reply;
+}
+
+// Each registration with a password costs a hash: one address gets a burst of 20, then 5
+// a second; another address is not touched.
+TEST_F(AuthTest, RegistrationsWithAPasswordAreThrottledPerAddress) {
+  std::vector<std::pair<int, std::string>> requests;
+  for (int i = 0; i < 40; ++i) requests.emplace_back(server_.tcp_port, "REG new" + std::to_string(i) + " " + kGood);
+  auto start = Clock::now();
+  std::vector<std::string> replies = TcpRequestsAtOnce(requests);
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  int created = 0, later = 0;
+  for (const std::string& r : replies) {
+    created += r.starts_with("200 OK ");
+    later += r == "429 TRY LATER";
+  }
+  EXPECT_EQ(created + later, 40);
+  EXPECT_GE(created, 20) << "the burst";
+  EXPECT_LE(created, 20 + static_cast<int>(5 * secs) + 1) << "then 5 a second, over " << secs << " s";
+  EXPECT_TRUE(RequestFrom("127.0.0.2", std::string("REG elsewhere ") + kGood).starts_with("200 OK "));
+}
+
+// Every backend sharing the store verifies every session's proofs: a session granted by
+// one server proves requests and datagrams to another, and its counters are shared.
+TEST_F(AuthTest, AnotherBackendOnTheSameStoreVerifiesTheSameProofs) {
+  auto alice = LogIn("alice", kGood);
+  auto bob = LogIn("bob", kGood);
+  ASSERT_TRUE(alice && bob);
+  ServerHandle other = StartAnother("other.log", {"--password-cost", "minimum"});
+  ASSERT_GT(other.tcp_port, 0);
+  std::string add = Proven(proto::Verb::kAdd, "alice", "bob", *alice, 1);
+  EXPECT_EQ(TcpRequest(other.tcp_port, add), "200 OK") << "a session the first server granted";
+  EXPECT_EQ(Request(add), "401 UNAUTHORIZED") << "the counter is shared: a replay on the first fails";
+
+  // Bob's SET, proven with a cookie the first server gave, to the other server; alice's
+  // proven GET to the first sees it.
+  UdpClient bob_udp, alice_udp;
+  std::string bob_cookie = CookieFor(bob_udp, *bob, "bob");
+  ASSERT_EQ(bob_cookie.size(), proto::kCookieChars);
+  bob_udp.Send(other.udp_port, SignedDatagram(proto::FormatSet("bob", true, 7000, bob_cookie), *bob, 2));
+  std::string alice_cookie = CookieFor(alice_udp, *alice, "alice");
+  ASSERT_EQ(alice_cookie.size(), proto::kCookieChars);
+  std::string want = "bob 100 ONLINE 127.0.0.1 7000\n";
+  std::string last;
+  for (uint64_t counter = 2; counter < 100 && last != want; ++counter) {
+    last = alice_udp.Ask(server_.udp_port, SignedDatagram(proto::FormatGet("alice", alice_cookie), *alice, counter))
+               .value_or("(none)");
+    if (last != want) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(last, want) << other.process->Log();
+}
+
+// A datagram one backend accepted is a replay on every other backend sharing the store
+// too, even one that had the session cached before: bob's ONLINE, recorded and sent again
+// to the second server after his OFFLINE, must not bring him back online.
+//
+// DISABLED: a known gap (issue 10, "replayed ... is dropped"). It fails today: the second
+// server's cached replay window (presence_service.cc, CachedSession) is loaded from the
+// store once and never learns the counters the first server accepted, and the engines
+// order presence rows by the receiving server's clock, not by the proof's counter, so the
+// replay is applied and alice sees bob ONLINE again. Run it with
+// --gtest_also_run_disabled_tests. The fix belongs in the engines (apply a proven SET only
+// if its counter is above the session's stored datagram_counter, in the same transaction;
+// the Redis presence engine needs the counter beside the row).
+TEST_F(AuthTest, DISABLED_ADatagramOneBackendAcceptedIsAReplayOnAnother) {
+  auto alice = LogIn("alice", kGood);
+  auto bob = LogIn("bob", kGood);
+  ASSERT_TRUE(alice && bob);
+  ASSERT_EQ(Request(Proven(proto::Verb::kAdd, "alice", "bob", *alice, 1)), "200 OK");
+  ServerHandle other = StartAnother("other.log", {"--password-cost", "minimum"});
+  ASSERT_GT(other.udp_port, 0);
+
+  UdpClient bob_udp, alice_udp;
+  std::string bob_cookie = CookieFor(bob_udp, *bob, "bob");
+  ASSERT_EQ(bob_cookie.size(), proto::kCookieChars);
+  // The other server learns bob's session (a proven GET of his own empty list).
+  EXPECT_EQ(bob_udp.Ask(other.udp_port, SignedDatagram(proto::FormatGet("bob", bob_cookie), *bob, 2)).value_or("(none)"),
+            "");
+  std::string online = SignedDatagram(proto::FormatSet("bob", true, 7000, bob_cookie), *bob, 3);
+  std::string alice_cookie = CookieFor(alice_udp, *alice, "alice");
+  uint64_t alice_counter = 2;
+  auto alice_sees = [&](const std::string& want) {
+    std::string last;
+    for (int i = 0; i < 50 && last != want; ++i) {
+      last = alice_udp.Ask(server_.udp_port, SignedDatagram(proto::FormatGet("alice", alice_cookie), *alice, alice_counter++))
+                 .value_or("(none)");
+      if (last != want) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return last;
+  };
+  bob_udp.Send(server_.udp_port, online);
+  ASSERT_EQ(alice_sees("bob 100 ONLINE 127.0.0.1 7000\n"), "bob 100 ONLINE 127.0.0.1 7000\n");
+  bob_udp.Send(server_.udp_port, SignedDatagram(proto::FormatSet("bob", false, 0, bob_cookie), *bob, 4));
+  ASSERT_EQ(alice_sees("bob 101 OFFLINE unknown 0\n"), "bob 101 OFFLINE unknown 0\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past the write-behind of the counters
+
+  bob_udp.Send(other.udp_port, online);  // the recorded ONLINE, from bob's (forged) address
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(alice_sees("bob 101 OFFLINE unknown 0\n"), "bob 101 OFFLINE unknown 0\n") << other.process->Log();
 }
 
 }  // namespace

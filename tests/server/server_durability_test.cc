@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <regex>
 #include <thread>
 
 #include "tests/server/server_fixture.h"
@@ -199,6 +200,29 @@ TEST_F(ServerTest, PresenceWrittenBehindIsReadAtOnceAndCommittedOnSigterm) {
   ASSERT_EQ(server_.process->Wait(3000), 0);
   Start();
   EXPECT_EQ(udp_.Ask(server_.udp_port, "GET alice").value_or(""), "bob 100 ONLINE 127.0.0.1 4322\n");
+}
+
+// The counters the issue found kept but never reported are in the exit line, and the
+// SET figures say what happened: received, taken into memory, and rows written.
+TEST_F(ServerTest, TheExitLineReportsSetsReceivedQueuedAndWritten) {
+  Start();
+  for (const char* line : {"REG alice", "REG bob", "ADD alice bob"}) ASSERT_EQ(Request(line), "200 OK");
+  UdpClient bob;
+  bob.Send(server_.udp_port, "SET bob ONLINE 4321");
+  bob.Send(server_.udp_port, "SET bob ONLINE 4322");  // coalesces with the first if it still waits
+  bob.Send(server_.udp_port, "SET ghost ONLINE 4323");  // never registered: not written
+  EXPECT_EQ(udp_.Ask(server_.udp_port, "GET alice").value_or(""), "bob 100 ONLINE 127.0.0.1 4322\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // past the 50 ms write-behind
+  server_.process->Signal(SIGTERM);
+  ASSERT_EQ(server_.process->Wait(3000), 0);
+  std::string log = server_.process->Log();
+  auto exit_line = server_.process->WaitForLog("(exit: .*)", 100);
+  ASSERT_TRUE(exit_line) << log;
+  EXPECT_TRUE(std::regex_search(*exit_line, std::regex("udp SET 3 received, 3 queued, [12] written "))) << *exit_line;
+  EXPECT_TRUE(std::regex_search(*exit_line, std::regex("GET 1 "))) << *exit_line;
+  EXPECT_TRUE(std::regex_search(*exit_line, std::regex("replies dropped 0;"))) << *exit_line;
+  EXPECT_TRUE(std::regex_search(*exit_line, std::regex("log lines dropped 0;"))) << *exit_line;
+  EXPECT_TRUE(std::regex_search(*exit_line, std::regex("accepting paused 0 times;"))) << *exit_line;
 }
 
 TEST_F(ServerTest, SigtermFinishesAWriteWaitingForTheLock) {

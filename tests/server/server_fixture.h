@@ -51,6 +51,7 @@ class ServerTest : public ::testing::Test {
         args.insert(args.end(), {"--presence", redis->Url()});
       }
     }
+    store_args_ = args;
     args.insert(args.end(), extra.begin(), extra.end());
     server_ = StartServer(args.empty() || Engines() == "sqlite" ? db() : "", log(), args);
     ASSERT_GT(server_.tcp_port, 0);
@@ -59,6 +60,17 @@ class ServerTest : public ::testing::Test {
     if (Engines() != "sqlite") {
       ASSERT_TRUE(server_.process->WaitForLog("shared secret loaded", 5000)) << server_.process->Log();
     }
+  }
+  // A second server on the same store as the one Start started (logging to `log_name`
+  // in the test's directory), as a second backend behind a balancer would be.
+  ServerHandle StartAnother(const std::string& log_name, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = store_args_;
+    args.insert(args.end(), extra.begin(), extra.end());
+    ServerHandle other = StartServer(Engines() == "sqlite" ? db() : "", dir_.File(log_name), args);
+    if (other.process && Engines() != "sqlite") {
+      EXPECT_TRUE(other.process->WaitForLog("shared secret loaded", 5000)) << other.process->Log();
+    }
+    return other;
   }
   static std::string Engines() {
     const char* e = std::getenv("IM_TEST_ENGINES");
@@ -98,6 +110,7 @@ class ServerTest : public ::testing::Test {
   UdpClient udp_;
   Postgres* pg_ = nullptr;
   std::string database_;
+  std::vector<std::string> store_args_;  // what Start gave the server to reach its store
   bool redis_flushed_ = false;
 };
 

@@ -1,8 +1,6 @@
 #include "tests/support/postgres.h"
 
 #include <pwd.h>
-#include <stdio.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,39 +10,13 @@
 #include <gtest/gtest.h>
 
 namespace im::test {
-namespace {
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      q += "'\\''";
-    } else {
-      q += c;
-    }
-  }
-  return q + "'";
-}
-
-}  // namespace
-
 std::string Postgres::AsPostgres(const std::string& command) const {
   return geteuid() == 0 ? "runuser -u postgres -- " + command : command;
 }
 
 bool Postgres::Run(const std::string& command, std::string* out) {
   // Bounded: no step of a test's database takes 30 s.
-  std::string full = "timeout 30 " + command + " 2>>" + Quote(dir_.File("commands.log"));
-  FILE* p = popen(full.c_str(), "r");
-  if (p == nullptr) return false;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  int status = pclose(p);
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  if (out != nullptr) *out = text;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return RunShell(command, 30, out, dir_.File("commands.log"));
 }
 
 std::unique_ptr<Postgres> Postgres::Start() {
@@ -58,7 +30,7 @@ std::unique_ptr<Postgres> Postgres::Start() {
       return nullptr;
     }
   }
-  if (!pg->Run(pg->AsPostgres(pg->bin_ + "/initdb -D " + Quote(pg->dir_.File("data")) +
+  if (!pg->Run(pg->AsPostgres(pg->bin_ + "/initdb -D " + ShellQuote(pg->dir_.File("data")) +
                               " -U im --auth=trust --no-locale -E UTF8 --no-sync >/dev/null"))) {
     ADD_FAILURE() << "initdb failed:\n" << pg->Log();
     return nullptr;
@@ -74,12 +46,12 @@ bool Postgres::Restart() {
   // fsync off: the tests stop the server (immediate), never the machine.
   std::string options = "-c listen_addresses='' -k " + dir_.path() +
                         " -c fsync=off -c full_page_writes=off -c max_connections=40 -c shared_buffers=16MB";
-  return Run(AsPostgres(bin_ + "/pg_ctl -D " + Quote(dir_.File("data")) + " -l " + Quote(dir_.File("server.log")) +
-                        " -w -t 20 -o " + Quote(options) + " start >/dev/null"));
+  return Run(AsPostgres(bin_ + "/pg_ctl -D " + ShellQuote(dir_.File("data")) + " -l " + ShellQuote(dir_.File("server.log")) +
+                        " -w -t 20 -o " + ShellQuote(options) + " start >/dev/null"));
 }
 
 bool Postgres::Stop(bool immediate) {
-  return Run(AsPostgres(bin_ + "/pg_ctl -D " + Quote(dir_.File("data")) + " -m " + (immediate ? "immediate" : "fast") +
+  return Run(AsPostgres(bin_ + "/pg_ctl -D " + ShellQuote(dir_.File("data")) + " -m " + (immediate ? "immediate" : "fast") +
                         " -w -t 20 stop >/dev/null"));
 }
 
@@ -100,8 +72,8 @@ bool Postgres::CreateDatabase(const std::string& db) {
 }
 
 bool Postgres::Psql(const std::string& db, const std::string& sql, std::string* out) {
-  return Run(bin_ + "/psql -X -q -At -v ON_ERROR_STOP=1 " + Quote("host=" + dir_.path() + " user=im dbname=" + db) +
-                 " -c " + Quote(sql),
+  return Run(bin_ + "/psql -X -q -At -v ON_ERROR_STOP=1 " + ShellQuote("host=" + dir_.path() + " user=im dbname=" + db) +
+                 " -c " + ShellQuote(sql),
              out);
 }
 

@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -120,6 +122,35 @@ int Process::Wait(int timeout_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return *status_;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      q += "'\\''";
+    } else {
+      q += c;
+    }
+  }
+  return q + "'";
+}
+
+bool RunShell(const std::string& command, int timeout_s, std::string* out, const std::string& stderr_path) {
+  std::string full = "timeout -k 2 " + std::to_string(timeout_s) + " /bin/sh -c " + ShellQuote(command) +
+                     (stderr_path.empty() ? " 2>&1" : " 2>>" + ShellQuote(stderr_path));
+  FILE* p = popen(full.c_str(), "r");
+  if (p == nullptr) return false;
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) {
+    text.append(buf, std::min(n, kMaxShellOutputBytes - text.size()));
+  }
+  int status = pclose(p);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  if (out != nullptr) *out = std::move(text);
+  return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 void RaiseFdLimit() {

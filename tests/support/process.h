@@ -58,6 +58,18 @@ class Process {
   std::optional<int> status_;
 };
 
+// Runs `command` through /bin/sh, bounded: after timeout_s it is killed with everything it
+// started (coreutils `timeout`, which signals the whole process group), and at most
+// kMaxShellOutputBytes of its standard output are kept (the rest is read and dropped, so
+// the command never blocks on a full pipe). That output, trailing newlines removed, goes
+// to *out. Standard error is appended to the file `stderr_path`, or mixed into *out when
+// that is empty. True if the command exited 0 within the time.
+inline constexpr size_t kMaxShellOutputBytes = 1 << 20;
+bool RunShell(const std::string& command, int timeout_s, std::string* out = nullptr,
+              const std::string& stderr_path = "");
+// `s` as one shell word (single-quoted, any ' inside escaped).
+std::string ShellQuote(const std::string& s);
+
 // Raises this process's descriptor limit to the hard limit (tests that open thousands of
 // connections).
 void RaiseFdLimit();

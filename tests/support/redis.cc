@@ -1,8 +1,6 @@
 #include "tests/support/redis.h"
 
 #include <signal.h>
-#include <stdio.h>
-#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -34,17 +32,7 @@ void Redis::Kill() {
 }
 
 bool Redis::Cli(const std::string& args, std::string* out) const {
-  std::string command = "timeout 10 redis-cli -s '" + socket_ + "' " + args + " 2>&1";
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return false;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  int status = pclose(p);
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  if (out != nullptr) *out = text;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return RunShell("redis-cli -s " + ShellQuote(socket_) + " " + args, 10, out);
 }
 
 }  // namespace im::test
