@@ -31,7 +31,8 @@ void GroupCommit::AddRequest(uint64_t session_id, StoreRequest request) {
 }
 
 bool GroupCommit::AddPresence(std::string_view user, bool online, std::string_view ip, uint16_t port,
-                              int64_t updated_ms, bool proven, std::string_view chat_key) {
+                              int64_t updated_ms, bool proven, std::string_view chat_key,
+                              std::string_view proof_session, uint64_t proof_counter) {
   PresenceMap& waiting = waiting_.presence;
   auto it = waiting.find(user);
   if (it == waiting.end()) {
@@ -55,6 +56,8 @@ bool GroupCommit::AddPresence(std::string_view user, bool online, std::string_vi
   p.updated_ms = updated_ms;
   p.proven = proven;
   p.chat_key.assign(chat_key);
+  p.proof_session.assign(proof_session);
+  p.proof_counter = proof_counter;
   ++stats_.presence_queued;
   return true;
 }

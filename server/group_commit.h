@@ -78,7 +78,8 @@ class GroupCommit final : public RequestQueue, private Store::WriteSink {
   // unproven one never replaces a proven one. Returns false (and counts it) if dropped,
   // or if kMaxPendingPresence users are already waiting.
   bool AddPresence(std::string_view user, bool online, std::string_view ip, uint16_t port,
-                   int64_t updated_ms, bool proven = false, std::string_view chat_key = {});
+                   int64_t updated_ms, bool proven = false, std::string_view chat_key = {},
+                   std::string_view proof_session = {}, uint64_t proof_counter = 0);
   // Records a proven datagram's counter, written behind with the presence.
   void RaiseSessionCounter(std::string_view session, uint64_t counter);
   // Presence accepted but not yet in the store (waiting, or in the batch being written):

@@ -185,6 +185,9 @@ BEGIN
       SELECT v_p.key, (v_p.value->>'o')::boolean, v_p.value->>'i', (v_p.value->>'p')::integer, (v_p.value->>'t')::bigint,
              coalesce(v_p.value->>'k', '')
       WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = v_p.key AND (u.pw_hash IS NULL OR (v_p.value->>'v')::boolean))
+        -- A proven SET is a replay if its session already stored a higher counter.
+        AND (v_p.value->>'s' IS NULL OR (v_p.value->>'n')::bigint >
+             coalesce((SELECT s.datagram_counter FROM sessions s WHERE s.sid = v_p.value->>'s'), 0))
     ON CONFLICT (uid) DO UPDATE SET online = excluded.online, ip = excluded.ip, port = excluded.port,
       updated_ms = excluded.updated_ms, chat_key = excluded.chat_key
       WHERE excluded.updated_ms >= least(p.updated_ms, p_now);
@@ -316,6 +319,11 @@ std::string PresenceJson(const WriteBatch& batch) {
     if (!p.chat_key.empty()) {
       j += ",\"k\":";
       AppendJsonString(&j, p.chat_key);
+    }
+    if (!p.proof_session.empty()) {
+      j += ",\"s\":";
+      AppendJsonString(&j, p.proof_session);
+      j += ",\"n\":" + Int(Clamp(p.proof_counter));
     }
     j += "}";
   }

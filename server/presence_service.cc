@@ -147,8 +147,10 @@ void PresenceService::Dispatch(Datagram& datagram, const Context& context) {
   if (auto* set = std::get_if<proto::SetPresence>(&datagram)) {
     ++stats_.sets;
     const auto* from = reinterpret_cast<const sockaddr*>(&context.from);
+    const proto::Proof& proof = set->credentials.proof;
     commit_.AddPresence(set->user, set->online, net::FormatIp(from), set->msg_port, wall_clock_ms_(), context.proven,
-                        set->chat_key);
+                        set->chat_key, context.proven ? std::string_view(proof.session) : std::string_view(),
+                        context.proven ? proof.counter : 0);
     return;
   }
   StartGet(std::get<proto::GetBuddies>(datagram), context);

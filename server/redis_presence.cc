@@ -19,8 +19,9 @@ constexpr std::string_view kKeyPrefix = "im:presence:";
 
 // KEYS: the users' keys. ARGV[1]: now_ms, ARGV[2]: ttl_ms, ARGV[2+i]: KEYS[i]'s record.
 // A stored time ahead of now counts as now (a server with a fast clock cannot freeze a
-// user's presence), an unproven record never replaces a proven one. Returns how many
-// were written.
+// user's presence), an unproven record never replaces a proven one, and a proven one
+// never replaces a record of the same session with a higher datagram counter (a SET
+// replayed to another backend). Returns how many were written.
 constexpr std::string_view kCompareAndSet = R"lua(
 local now = tonumber(ARGV[1])
 local written = 0
@@ -33,6 +34,9 @@ for i, key in ipairs(KEYS) do
     local ot, op = string.match(old, '^v1|(%-?%d+)|(%d)|')
     if ot then
       keep = tonumber(nt) < math.min(tonumber(ot), now) or (op == '1' and np == '0')
+      local ns, nc = string.match(new, '|s=([%w_-]+)%.(%d+)$')
+      local os, oc = string.match(old, '|s=([%w_-]+)%.(%d+)$')
+      if ns and ns == os and tonumber(nc) <= tonumber(oc) then keep = true end
     end
   end
   if not keep then
@@ -108,10 +112,17 @@ std::string EncodePresence(const Presence& p) {
   out += std::to_string(p.port);
   out += '|';
   out += p.ip;
-  // Added after the fields of the first release: a record without it has no chat key.
-  if (!p.chat_key.empty()) {
+  // Added after the fields of the first release: a record without them has no chat key
+  // and no proof stamp ("s=<session>.<counter>", last, so the script finds it).
+  if (!p.chat_key.empty() || !p.proof_session.empty()) {
     out += '|';
     out += p.chat_key;
+  }
+  if (!p.proof_session.empty()) {
+    out += "|s=";
+    out += p.proof_session;
+    out += '.';
+    out += std::to_string(p.proof_counter);
   }
   return out;
 }
@@ -136,6 +147,12 @@ bool DecodePresence(std::string_view record, Presence* p) {
   p->online = fields[3] == "1";
   p->ip.assign(fields[5]);
   if (n > 6) p->chat_key.assign(fields[6]);
+  if (n > 7 && fields[7].starts_with("s=")) {
+    std::string_view stamp = fields[7].substr(2);
+    size_t dot = stamp.rfind('.');
+    if (dot == std::string_view::npos || !number(stamp.substr(dot + 1), &p->proof_counter)) return false;
+    p->proof_session.assign(stamp.substr(0, dot));
+  }
   return true;
 }
 

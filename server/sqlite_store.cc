@@ -299,6 +299,8 @@ bool SqliteStore::Prepare(std::string* error) {
       {&put_presence_,
        "INSERT INTO presence(user, online, ip, port, updated_ms, chat_key) "
        "SELECT ?1, ?2, ?3, ?4, ?5, ?8 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1 AND (pw_hash IS NULL OR ?6)) "
+       // A proven SET is a replay if its session already stored a higher counter (any server's).
+       "AND (?9 IS NULL OR ?10 > coalesce((SELECT datagram_counter FROM sessions WHERE sid = ?9), 0)) "
        "ON CONFLICT(user) DO UPDATE SET online = excluded.online, ip = excluded.ip, "
        "port = excluded.port, updated_ms = excluded.updated_ms, chat_key = excluded.chat_key "
        "WHERE excluded.updated_ms >= min(presence.updated_ms, ?7)"},
@@ -625,6 +627,12 @@ SqliteStore::Status SqliteStore::PutPresence(std::string_view user, const Presen
   sqlite3_bind_int(put_presence_, 6, presence.proven ? 1 : 0);
   sqlite3_bind_int64(put_presence_, 7, now_ms);
   BindText(put_presence_, 8, presence.chat_key);
+  if (presence.proof_session.empty()) {
+    sqlite3_bind_null(put_presence_, 9);
+  } else {
+    BindText(put_presence_, 9, presence.proof_session);
+  }
+  sqlite3_bind_int64(put_presence_, 10, static_cast<int64_t>(std::min<uint64_t>(presence.proof_counter, INT64_MAX)));
   Status s = Check(sqlite3_step(put_presence_), "put presence");
   *written = s == Status::kOk && sqlite3_changes(db_) > 0;
   return s;

@@ -49,6 +49,12 @@ struct Presence {
   int64_t updated_ms = 0;  // wall clock, comparable across servers
   bool proven = false;     // the SET carried a valid proof: it may update a protected account
   std::string chat_key;    // the fingerprint of the user's chat key; empty if none published
+  // A proven SET's session and datagram counter. Every engine applies it only if no
+  // datagram of that session with a higher counter was stored before (by any server):
+  // a proven SET replayed to another backend, whose own replay window never saw the
+  // original, is still too old. Empty for an unproven SET.
+  std::string proof_session;
+  uint64_t proof_counter = 0;
 };
 
 // An account request as the store applies it: the wire request plus what the server

@@ -36,6 +36,20 @@ TEST(RedisRecord, RoundTripsEveryField) {
   EXPECT_FALSE(DecodePresence("v1|1|1", &back));
 }
 
+TEST(RedisRecord, CarriesTheChatKeyAndTheProofStamp) {
+  Presence p{true, "127.0.0.1", 7000, 1700000000123, true, "KKKKKKKKKKKKKKKKKKKKKK", "sessionSSSSSSSSSSSSSSS", 42};
+  Presence back;
+  ASSERT_TRUE(DecodePresence(EncodePresence(p), &back));
+  EXPECT_EQ(back.chat_key, p.chat_key);
+  EXPECT_EQ(back.proof_session, p.proof_session);
+  EXPECT_EQ(back.proof_counter, 42u);
+  p.chat_key.clear();  // a stamp without a key keeps its place
+  ASSERT_TRUE(DecodePresence(EncodePresence(p), &back));
+  EXPECT_EQ(back.chat_key, "");
+  EXPECT_EQ(back.proof_counter, 42u);
+  EXPECT_FALSE(DecodePresence("v1|1|1|1|1|1.2.3.4||s=abc.x", &back));
+}
+
 TEST(RedisUrl, AcceptsAddressesAndSocketsRefusesNames) {
   RedisAddress a;
   std::string error;

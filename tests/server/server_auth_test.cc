@@ -303,15 +303,9 @@ TEST_F(AuthTest, AnotherBackendOnTheSameStoreVerifiesTheSameProofs) {
 // too, even one that had the session cached before: bob's ONLINE, recorded and sent again
 // to the second server after his OFFLINE, must not bring him back online.
 //
-// DISABLED: a known gap (issue 10, "replayed ... is dropped"). It fails today: the second
-// server's cached replay window (presence_service.cc, CachedSession) is loaded from the
-// store once and never learns the counters the first server accepted, and the engines
-// order presence rows by the receiving server's clock, not by the proof's counter, so the
-// replay is applied and alice sees bob ONLINE again. Run it with
-// --gtest_also_run_disabled_tests. The fix belongs in the engines (apply a proven SET only
-// if its counter is above the session's stored datagram_counter, in the same transaction;
-// the Redis presence engine needs the counter beside the row).
-TEST_F(AuthTest, DISABLED_ADatagramOneBackendAcceptedIsAReplayOnAnother) {
+// The second server's own replay window never saw the original, so the engines check: a
+// proven SET is applied only if its counter is above what its session already stored.
+TEST_F(AuthTest, ADatagramOneBackendAcceptedIsAReplayOnAnother) {
   auto alice = LogIn("alice", kGood);
   auto bob = LogIn("bob", kGood);
   ASSERT_TRUE(alice && bob);
