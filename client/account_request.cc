@@ -20,8 +20,12 @@ AccountRequest* AccountRequest::Start(uv_loop_t* loop, const sockaddr* server, s
                                       const TlsClient* tls) {
   auto* req = new AccountRequest(loop, owner, std::move(server_name), std::move(request));
   // A connect that fails at once is still reported from the loop (OnLinesConnected).
-  net::Stream* stream = net::TcpStream::Connect(loop, server, nullptr);
-  if (tls != nullptr && tls->ctx) stream = net::TlsStream::Connect(loop, stream, tls->ctx.get(), tls->name, nullptr);
+  net::TcpStream* tcp = net::TcpStream::Connect(loop, server, nullptr);
+  net::Stream* stream = tcp;
+  if (tls != nullptr && tls->ctx) {
+    tcp->SetNoDelay(true);  // the request follows our Finished at once: not behind a delayed ACK
+    stream = net::TlsStream::Connect(loop, stream, tls->ctx.get(), tls->name, nullptr);
+  }
   req->lines_.Attach(stream);
   req->timer_.Start(timeout_ms);
   return req;

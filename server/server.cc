@@ -145,6 +145,9 @@ void Server::OnIncoming() {
   if (tcp == nullptr) return;
   net::Stream* stream = tcp;
   if (tls_) {
+    // A TLS exchange is several small records each way; with Nagle on, one waits behind
+    // the peer's delayed ACK of the last (40 ms, every resumed handshake here).
+    tcp->SetNoDelay(true);
     auto plaintext = options_.tls_only ? net::TlsStream::Plaintext::kRefuse : net::TlsStream::Plaintext::kAllow;
     stream = net::TlsStream::Accept(loop_, tcp, tls_.get(), plaintext, nullptr);
   }

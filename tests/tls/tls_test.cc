@@ -184,6 +184,22 @@ TEST_F(TlsTest, BackendsStartedTogetherShareTicketKeysSoASessionResumesOnAnother
   }
 }
 
+TEST_F(TlsTest, AResumedConnectionGetsAFreshTicketSoResumptionChains) {
+  // A TLS 1.3 client uses a ticket once: the session it keeps from a resumed connection
+  // must carry a new ticket, or every other connection is a full handshake.
+  ServerHandle a = Start("a", TlsArgs());
+  std::string base = "printf 'PING\\n' | openssl s_client -ign_eof -connect 127.0.0.1:" + std::to_string(a.tcp_port) +
+                     " -CAfile " + dir_.File("ca/ca.pem");
+  Outcome first = Sh(base + " -sess_out " + dir_.File("s0.pem") + " 2>&1");
+  ASSERT_NE(first.output.find("New, TLS"), std::string::npos) << first.output;
+  for (int i = 1; i <= 3; ++i) {
+    std::string in = dir_.File("s" + std::to_string(i - 1) + ".pem"), out = dir_.File("s" + std::to_string(i) + ".pem");
+    Outcome next = Sh(base + " -sess_in " + in + " -sess_out " + out + " 2>&1");
+    EXPECT_NE(next.output.find("Reused, TLSv1.3"), std::string::npos) << "connection " << i << ": " << next.output;
+    EXPECT_NE(next.output.find("200 OK"), std::string::npos) << next.output;
+  }
+}
+
 TEST_F(TlsTest, NoResumptionMeansAFullHandshakeEachTime) {
   ServerHandle a = Start("a", TlsArgs("--no-tls-resumption"));
   std::string session = dir_.File("session.pem");

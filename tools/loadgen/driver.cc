@@ -10,6 +10,7 @@
 #include "tools/loadgen/pacer.h"
 #include "tools/loadgen/slot.h"
 #include "tools/loadgen/tcp_call.h"
+#include "tools/loadgen/tls_call.h"
 #include "tools/loadgen/udp_engine.h"
 
 namespace im::loadgen {
@@ -25,7 +26,13 @@ constexpr size_t kSeedConnections = 32;
 class Engine : public SlotEvents {
  public:
   Engine(const DriverOptions& options, Scenario& scenario)
-      : options_(options), scenario_(scenario), udp_(options.udp) {}
+      : options_(options), scenario_(scenario), udp_(options.udp) {
+    tls_.ctx = options.tls_ctx;
+    tls_.name = options.tls_name;
+    tls_.resume = options.tls_resume;
+    tls_.handshakes = &results_.tls_handshakes;
+    tls_.resumed = &results_.tls_resumed;
+  }
 
   Results Run() {
     uv_loop_init(&loop_);
@@ -182,7 +189,8 @@ class Engine : public SlotEvents {
   }
 
   void SendTcp(Slot& s) {
-    int rc = StartTcpCall(&loop_, reinterpret_cast<const sockaddr*>(&options_.tcp), s);
+    const auto* to = reinterpret_cast<const sockaddr*>(&options_.tcp);
+    int rc = tls_.ctx != nullptr ? StartTlsCall(&loop_, to, tls_, s) : StartTcpCall(&loop_, to, s);
     if (rc != 0) return Defer(s, false, std::string("connect: ") + uv_err_name(rc));
     uv_timer_start(&s.timer, OnTimeout, options_.timeout_ms, 0);
   }
@@ -191,6 +199,7 @@ class Engine : public SlotEvents {
     auto* s = static_cast<Slot*>(timer->data);
     if (!s->busy) return;
     if (s->call != nullptr) CloseTcpCall(s->call);
+    if (s->tls_call != nullptr) CloseTlsCall(s->tls_call);
     s->awaiting_udp = false;
     ++s->generation;
     static_cast<Engine*>(s->events)->Done(*s, false, "timeout", "");
@@ -294,6 +303,8 @@ class Engine : public SlotEvents {
     ready_.clear();
     for (auto& s : slots_) {
       if (s.call != nullptr) CloseTcpCall(s.call);
+      if (s.tls_call != nullptr) CloseTlsCall(s.tls_call);
+      ForgetTlsSession(s);
       uv_close(net::AsHandle(&s.udp), nullptr);
       uv_close(net::AsHandle(&s.timer), nullptr);
     }
@@ -307,6 +318,7 @@ class Engine : public SlotEvents {
   Pacer pacer_;                        // open loop: wakes Pace when the next request is due
   std::optional<OpenLoopSchedule> schedule_;  // open loop only
   UdpEngine udp_;
+  TlsTarget tls_;                      // tls_.ctx null: plain TCP
   std::vector<Slot> slots_;
   std::vector<Slot*> ready_, delivering_;  // deferred results; at most one per slot
   std::vector<proto::Request> seed_;

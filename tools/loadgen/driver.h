@@ -6,6 +6,7 @@
 // also stops at duration_ms, and every request has a timeout. Loop thread only.
 #pragma once
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -28,6 +29,12 @@ struct DriverOptions {
   uint64_t warmup_ms = 0;      // run but don't count
   uint64_t timeout_ms = 2000;  // per request
   bool progress = false;       // a live line on stderr once a second
+  // TLS to the accounts port (measured requests and seeding alike): a client context that
+  // verifies the server, the name its certificate carries, and whether each slot offers
+  // its last session. Null: plain TCP.
+  SSL_CTX* tls_ctx = nullptr;
+  std::string tls_name;
+  bool tls_resume = true;
 };
 
 struct Results {
@@ -38,6 +45,8 @@ struct Results {
   std::map<std::string, uint64_t> errors;   // kind -> count
   std::map<std::string, std::string> samples;  // kind -> one example
   uint64_t seed_failures = 0;
+  uint64_t tls_handshakes = 0;    // TLS runs: completed handshakes (seeding too), and resumed ones
+  uint64_t tls_resumed = 0;
 };
 
 // Runs the seed lines, then the measured load; returns when everything has closed.

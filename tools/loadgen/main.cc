@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "net/address.h"
+#include "net/tls_context.h"
 #include "tools/loadgen/driver.h"
 #include "tools/loadgen/report.h"
 
@@ -98,6 +99,10 @@ int main(int argc, char** argv) {
     ("proven", "udp-get/udp-set: accounts with a password, linked by proven ADDs, every datagram with its user's proof")
     ("line", "raw: the line to send", cxxopts::value<std::string>()->default_value(""))
     ("expect", "raw: the reply prefix that counts as success", cxxopts::value<std::string>()->default_value(""))
+    ("tls", "Speak TLS to the --tcp target (im-server --tls-cert, or a TLS-terminating proxy)")
+    ("ca-file", "TLS: the CA that signed the server's certificate (default: the system's)", cxxopts::value<std::string>()->default_value(""))
+    ("tls-name", "TLS: the name the server's certificate must carry", cxxopts::value<std::string>()->default_value("localhost"))
+    ("no-tls-resumption", "TLS: a full handshake every connection (by default each slot offers its last session)")
     ("prefix", "User-id prefix (default: unique per run)", cxxopts::value<std::string>()->default_value(""))
     ("procs", "Fork this many load processes (each its own loop)", cxxopts::value<int>()->default_value("1"))
     ("json", "One JSON object instead of text")
@@ -107,6 +112,8 @@ int main(int argc, char** argv) {
   ScenarioOptions s;
   int procs = 1;
   bool json = false;
+  bool tls = false;
+  std::string ca_file;
   try {
     auto r = options.parse(argc, argv);
     if (r.count("help")) {
@@ -136,6 +143,13 @@ int main(int argc, char** argv) {
     s.prefix = r["prefix"].as<std::string>();
     procs = r["procs"].as<int>();
     json = r.count("json") > 0;
+    tls = r.count("tls") > 0;
+    ca_file = r["ca-file"].as<std::string>();
+    d.tls_name = r["tls-name"].as<std::string>();
+    d.tls_resume = r.count("no-tls-resumption") == 0;
+    if (!tls && (r.count("ca-file") || r.count("tls-name") || r.count("no-tls-resumption"))) {
+      throw std::invalid_argument("--ca-file, --tls-name and --no-tls-resumption need --tls");
+    }
     if (d.concurrency < 1 || d.concurrency > 10000 || procs < 1 || procs > 64 || s.users < 1 || s.buddies < 0 ||
         d.timeout_ms == 0 || d.duration_ms == 0 || d.duration_ms > 3600000 || s.set_batch < 1 || s.set_batch > 64 ||
         s.seeded_users < 0 || d.rate < 0 || d.rate > 10e6) {
@@ -148,6 +162,18 @@ int main(int argc, char** argv) {
   }
   if (s.prefix.empty()) s.prefix = "L" + std::to_string(getpid() % 100000) + "x" + std::to_string(time(nullptr) % 100000) + "_";
   d.progress = isatty(STDERR_FILENO) && !json;
+  // Made before any fork: each child inherits the context and makes its own connections.
+  im::net::SslCtxPtr tls_ctx;
+  if (tls) {
+    std::string error;
+    tls_ctx = im::net::MakeClientTlsContext(ca_file, &error);
+    if (!tls_ctx) {
+      std::cerr << "im-loadgen: " << error << std::endl;
+      return 2;
+    }
+    if (!d.tls_resume) im::net::DisableResumption(tls_ctx.get());
+    d.tls_ctx = tls_ctx.get();
+  }
 
   Results total;
   if (procs == 1) {

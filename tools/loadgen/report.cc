@@ -60,6 +60,9 @@ std::string FormatText(const RunInfo& info, const Results& r) {
     if (it != r.samples.end() && !it->second.empty()) out += " (sample: " + it->second + ")";
     out += "\n";
   }
+  if (r.tls_handshakes > 0) {
+    out += "tls: " + std::to_string(r.tls_handshakes) + " handshakes, " + std::to_string(r.tls_resumed) + " resumed\n";
+  }
   if (r.seed_failures) {
     out += "seeding: " + std::to_string(r.seed_failures) + " requests failed";
     auto it = r.samples.find("seeding");
@@ -78,6 +81,7 @@ std::string FormatJson(const RunInfo& info, const Results& r) {
                     ",\"p50_ms\":" + Fixed(Ms(h.Percentile(0.5)), 3) + ",\"p90_ms\":" + Fixed(Ms(h.Percentile(0.9)), 3) +
                     ",\"p99_ms\":" + Fixed(Ms(h.Percentile(0.99)), 3) + ",\"p999_ms\":" + Fixed(Ms(h.Percentile(0.999)), 3) +
                     ",\"max_ms\":" + Fixed(Ms(h.max()), 3) + ",\"seed_failures\":" + std::to_string(r.seed_failures) +
+                    ",\"tls_handshakes\":" + std::to_string(r.tls_handshakes) + ",\"tls_resumed\":" + std::to_string(r.tls_resumed) +
                     ",\"errors\":{";
   bool first = true;
   for (auto& [kind, n] : r.errors) {
@@ -97,6 +101,7 @@ std::string Serialize(const Results& r) {
   std::ostringstream out;
   out << "totals " << r.ok << " " << r.failed << " " << Fixed(r.seconds, 6) << " " << r.seed_failures << " "
       << r.latency.count() << " " << r.latency.max() << "\n";
+  if (r.tls_handshakes > 0) out << "tls " << r.tls_handshakes << " " << r.tls_resumed << "\n";
   for (size_t i = 0; i < r.latency.buckets().size(); ++i) {
     if (r.latency.buckets()[i]) out << "b " << i << " " << r.latency.buckets()[i] << "\n";
   }
@@ -121,6 +126,11 @@ bool Merge(const std::string& text, Results* into) {
       into->seed_failures += seed;
       h.set_totals(count, max);
       saw_totals = true;
+    } else if (tag == "tls") {
+      uint64_t handshakes, resumed;
+      if (!(in >> handshakes >> resumed)) return false;
+      into->tls_handshakes += handshakes;
+      into->tls_resumed += resumed;
     } else if (tag == "b") {
       size_t i;
       uint64_t n;

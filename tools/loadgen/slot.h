@@ -2,6 +2,7 @@
 // Loop thread only.
 #pragma once
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -13,6 +14,7 @@ namespace im::loadgen {
 
 struct Slot;
 struct TcpCall;
+struct TlsCall;
 class UdpEngine;
 
 // Where an exchange (tcp_call, udp_engine) ends. Both are called from a libuv callback,
@@ -44,7 +46,9 @@ struct Slot {
   std::string cookie;           // the server's address cookie for this socket, once known
   bool cookie_resent = false;   // the awaited datagram was resent with a new cookie
   UdpEngine* udp_engine = nullptr;  // set when udp is bound: its receive callbacks need it
-  TcpCall* call = nullptr;      // the connection in flight, if any
+  TcpCall* call = nullptr;      // the connection in flight, if any (plain TCP)
+  TlsCall* tls_call = nullptr;  // or over TLS
+  SSL_SESSION* tls_session = nullptr;  // TLS: the session to offer next (resumption)
   // A result decided inside a send call, delivered later from the loop (the engine's Defer).
   bool ready_ok = false;
   std::string ready_kind, ready_sample;
