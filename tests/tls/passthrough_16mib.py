@@ -12,6 +12,7 @@ a timeout and the whole test gives up after 60 s.
 import hashlib
 import os
 import re
+import selectors
 import socket
 import ssl
 import subprocess
@@ -92,31 +93,38 @@ def main():
             payload = os.urandom(TOTAL)
             sent_hash = hashlib.sha256(payload).hexdigest()
             received = hashlib.sha256()
-            got = [0]
-
-            def reader():
-                while got[0] < TOTAL and time.monotonic() < deadline:
-                    try:
-                        data = tls.recv(CHUNK)
-                    except (OSError, ssl.SSLError):
-                        return
-                    if not data:
-                        return
-                    received.update(data)
-                    got[0] += len(data)
-
-            # Read while writing: the balancer's buffers are bounded, so a client that only
-            # wrote would stall once the echo filled them (as it should).
-            r = threading.Thread(target=reader, daemon=True)
-            r.start()
+            # Read while writing, from one thread on a non-blocking socket: the balancer's
+            # buffers are bounded, so a client that only wrote would stall once the echo
+            # filled them (as it should); and an SSL object must not be read and written
+            # from two threads at once (that broke this test now and then).
+            tls.setblocking(False)
+            sel = selectors.DefaultSelector()
+            sel.register(tls, selectors.EVENT_READ | selectors.EVENT_WRITE)
             view = memoryview(payload)
-            for at in range(0, TOTAL, CHUNK):
+            sent = got = 0
+            while got < TOTAL:
                 if time.monotonic() > deadline:
-                    fail("timed out writing at %d bytes" % at)
-                tls.sendall(view[at:at + CHUNK])
-            r.join(max(0.0, deadline - time.monotonic()))
-            if got[0] != TOTAL:
-                fail("echo stopped at %d of %d bytes" % (got[0], TOTAL))
+                    fail("timed out: sent %d, echoed %d of %d bytes" % (sent, got, TOTAL))
+                sel.select(timeout=1)
+                try:
+                    while got < TOTAL:
+                        data = tls.recv(CHUNK)
+                        if not data:
+                            fail("echo ended at %d of %d bytes; im-lb said:\n%s" %
+                                 (got, TOTAL, open(log_path, errors="replace").read()[-2000:]))
+                        received.update(data)
+                        got += len(data)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+                if sent < TOTAL:
+                    try:
+                        sent += tls.send(view[sent:sent + CHUNK])
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        pass
+                    if sent == TOTAL:
+                        sel.modify(tls, selectors.EVENT_READ)
+            sel.close()
+            tls.setblocking(True)
             if received.hexdigest() != sent_hash:
                 fail("the 16 MiB came back altered")
             tls.close()
