@@ -132,7 +132,7 @@ TEST_F(ServerStormTest, Kill9OfOneBackendMidStormLosesNoAcknowledgedWriteAndAppl
   std::set<std::string> users = Lines(users_text), buddies = Lines(buddies_text);
 
   std::map<std::string, int> replies;  // reply -> count, for the failure message and the log
-  int acked = 0, acked_doomed = 0, survivor_after_kill = 0, errors = 0, unanswered = 0;
+  int acked = 0, acked_doomed = 0, survivor_after_kill = 0, errors = 0, unanswered = 0, unanswered_applied = 0;
   for (const Outcome& o : outcomes) {
     ++replies[o.reply.empty() ? "(no reply)" : o.reply];
     bool stored = (o.reg ? users : buddies).count(o.id) > 0;
@@ -146,7 +146,8 @@ TEST_F(ServerStormTest, Kill9OfOneBackendMidStormLosesNoAcknowledgedWriteAndAppl
       ++errors;
       EXPECT_FALSE(stored) << line << " on backend " << o.backend << " got \"" << o.reply << "\" but was applied";
     } else if (o.reply.empty()) {
-      ++unanswered;  // applied or not: both are right
+      ++unanswered;  // applied or not: both are right (counted, for the log)
+      unanswered_applied += stored;
     } else {
       // 202 NO SUCH USER: an ADD whose REG failed, or died unapplied with its backend.
       EXPECT_TRUE(!o.reg && o.reply == "202 NO SUCH USER") << line << ": unexpected \"" << o.reply << "\"";
@@ -156,7 +157,7 @@ TEST_F(ServerStormTest, Kill9OfOneBackendMidStormLosesNoAcknowledgedWriteAndAppl
   std::ostringstream summary;
   summary << outcomes.size() << " requests: " << acked << " acknowledged (" << acked_doomed
           << " by the killed backend, " << survivor_after_kill << " by the survivor after the kill), " << errors
-          << " errors, " << unanswered << " unanswered; killed after "
+          << " errors, " << unanswered << " unanswered (" << unanswered_applied << " of them applied); killed after "
           << std::chrono::duration_cast<std::chrono::milliseconds>(killed_at - storm_start).count() << " ms;";
   for (const auto& [reply, n] : replies) summary << " [" << reply << "] " << n;
   std::cout << summary.str() << std::endl;
