@@ -180,6 +180,10 @@ TEST_F(ServerStormTest, Kill9OfOneBackendMidStormLosesNoAcknowledgedWriteAndAppl
   }
   EXPECT_NE(status.find("ONLINE 127.0.0.1 4242"), std::string::npos) << status;
   EXPECT_EQ(survivor.process->CountLog("reconnecting"), 0) << survivor.process->Log();
+  // And it still shuts down cleanly (under the sanitizers this also runs the leak check).
+  survivor.process->Signal(SIGTERM);
+  EXPECT_EQ(survivor.process->Wait(10000), 0) << survivor.process->Log();
+  EXPECT_EQ(survivor.process->CountLog("exited cleanly"), 1) << survivor.process->Log();
 }
 
 }  // namespace
