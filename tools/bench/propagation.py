@@ -7,7 +7,8 @@
 Registers two unprotected users over A's TCP port (REG, one line per connection), makes
 alice bob's buddy (ADD bob alice), then per sample sends `SET alice ONLINE <new port>` to
 A's UDP port and polls `GET bob` on B's UDP port every --poll-ms until alice's line shows
-that port (or --timeout passes: counted as a timeout). Prints p50/p99/max delay in ms.
+that port (or --timeout passes: counted as a timeout), with B's address cookie on every GET.
+Prints p50/p99/max delay in ms.
 """
 import argparse
 import json
@@ -68,7 +69,14 @@ def main():
 
     setter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     getter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    getter.settimeout(a.poll_ms / 1000.0)
+    # A cookie from B, as the project's client gets one: without it B's answers to this
+    # address are rate-limited (docs/PROTOCOL.md, "Nothing reflects") and most polls are dropped.
+    getter.settimeout(2.0)
+    getter.sendto(b"COOKIE", a.udp_b)
+    words = getter.recv(512).decode().split()
+    if len(words) != 2 or words[0] != "COOKIE":
+        sys.exit("propagation: COOKIE answered %r" % words)
+    get = ("GET %s c=%s" % (bob, words[1])).encode()
     delays, timeouts = [], 0
     for i in range(a.samples):
         port = 10000 + (i % 50000)
@@ -76,7 +84,7 @@ def main():
         t0 = time.monotonic()
         seen = None
         while time.monotonic() - t0 < a.timeout:
-            getter.sendto(("GET " + bob).encode(), a.udp_b)
+            getter.sendto(get, a.udp_b)
             deadline = time.monotonic() + a.poll_ms / 1000.0
             # Read every reply that arrives within this poll period (late ones included).
             while True:
