@@ -579,13 +579,14 @@ TEST_F(SqliteStoreTest, ExpiredPresenceIsPurgedInBoundedStepsAndFreshIsKept) {
   EXPECT_TRUE(Put(*store, "old", true, 5002, kPurgeNowMs - 31000));   // online, timed out
   EXPECT_TRUE(Put(*store, "gone", false, 0, kPurgeNowMs - 40000));    // offline, expired
   EXPECT_TRUE(Put(*store, "away", false, 0, kPurgeNowMs - 5000));     // offline, within the TTL
-  InsertStalePresence(2500);
-  ASSERT_EQ(Query("SELECT count(*) FROM presence"), 2504);
+  constexpr int kRows = SqliteStore::kPurgeRows;
+  InsertStalePresence(2 * kRows + 100);
+  ASSERT_EQ(Query("SELECT count(*) FROM presence"), 2 * kRows + 104);
 
-  EXPECT_EQ(store->TEST_PurgePresenceStep(), SqliteStore::kPurgeRows);
-  EXPECT_EQ(Query("SELECT count(*) FROM presence"), 1504) << "one step, one bounded transaction";
-  EXPECT_EQ(store->TEST_PurgePresenceStep(), SqliteStore::kPurgeRows);
-  EXPECT_EQ(store->TEST_PurgePresenceStep(), 502);
+  EXPECT_EQ(store->TEST_PurgePresenceStep(), kRows);
+  EXPECT_EQ(Query("SELECT count(*) FROM presence"), kRows + 104) << "one step, one bounded transaction";
+  EXPECT_EQ(store->TEST_PurgePresenceStep(), kRows);
+  EXPECT_EQ(store->TEST_PurgePresenceStep(), 102);
   EXPECT_EQ(store->TEST_PurgePresenceStep(), 0);
   EXPECT_EQ(Query("SELECT count(*) FROM presence WHERE user IN ('amy', 'away')"), 2);
   EXPECT_EQ(Query("SELECT count(*) FROM presence"), 2);
@@ -595,7 +596,8 @@ TEST_F(SqliteStoreTest, ExpiredPresenceIsPurgedInBoundedStepsAndFreshIsKept) {
             "amy:on:5001@" + std::to_string(kPurgeNowMs - 1000) + " away:off:0@" + std::to_string(kPurgeNowMs - 5000) +
                 " gone old");
   EXPECT_TRUE(Put(*store, "old", true, 5003, kPurgeNowMs)) << "a purged user's next SET is stored again";
-  EXPECT_NE(store->Stats().find("presence purged 2502"), std::string::npos) << store->Stats();
+  EXPECT_NE(store->Stats().find("presence purged " + std::to_string(2 * kRows + 102)), std::string::npos)
+      << store->Stats();
 }
 
 // The store's own timer works through a backlog (a start on a file that never purged)
