@@ -116,6 +116,11 @@ TEST_F(PresenceTest, ExpiredPresenceIsPurgedFromTheFileAndOnlineBuddiesStay) {
   udp_.Send(server_.udp_port, "SET carol ONLINE 5555");
   const std::string both = "bob 100 ONLINE 127.0.0.1 40123\ncarol 100 ONLINE 127.0.0.1 5555\n";
   ASSERT_EQ(GetUntil(udp_, server_.udp_port, "alice", both), both);
+  // The GET may have come from the SETs waiting in memory: wait for the commit.
+  auto committed_by = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (PresenceRows(db(), "bob") != 1 && std::chrono::steady_clock::now() < committed_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   ASSERT_EQ(PresenceRows(db(), "bob"), 1);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (PresenceRows(db(), "bob") != 0 && std::chrono::steady_clock::now() < deadline) {
