@@ -83,6 +83,7 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     if (result.count("sync")) out->store.options.emplace_back("sync", result["sync"].as<std::string>());
     if (result.count("cache-mib")) out->store.options.emplace_back("cache_mib", result["cache-mib"].as<std::string>());
     out->presence_ttl_ms = SecondsToMs(result["presence-ttl"].as<double>());
+    out->store.presence_ttl_ms = out->presence_ttl_ms;
     out->store.max_users = result["max-users"].as<int64_t>();
     out->max_conns = result["max-conns"].as<int>();
     out->max_conns_per_ip = result["max-conns-per-ip"].as<int>();

@@ -8,11 +8,12 @@
 #include <cstring>
 
 #include "net/log.h"
+#include "server/wall_clock.h"
 
 namespace im::server {
 namespace {
 
-// Schema version 4. WITHOUT ROWID: every table is looked up by its text key only.
+// Schema version 5. WITHOUT ROWID: every table is looked up by its text key only.
 // The trigger keeps an O(1) user count for --max-users, whatever inserts the rows
 // (the server, or a bulk seed straight into the file). A password hash makes an account
 // protected, for good (no verb adds or removes one), so it is copied into the buddies rows
@@ -20,7 +21,8 @@ namespace {
 // reads its whole answer from the user's buddies range, with no lookup per buddy and none
 // in users (on a large file that lookup is a page read of its own; the users table is
 // read only for a user without buddies). Sessions hold no key: each is derived from the
-// shared secret (docs/DESIGN.md).
+// shared secret (docs/DESIGN.md). presence_by_age lets the purge find expired presence
+// without a scan (version 5; IF NOT EXISTS adds it to older files).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS users(
   id      TEXT PRIMARY KEY NOT NULL,
@@ -53,6 +55,7 @@ CREATE TABLE IF NOT EXISTS presence(
   updated_ms INTEGER NOT NULL,
   chat_key   TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS presence_by_age ON presence(updated_ms);
 CREATE TABLE IF NOT EXISTS counters(
   name  TEXT PRIMARY KEY NOT NULL,
   value INTEGER NOT NULL
@@ -155,7 +158,9 @@ SqliteStore::SqliteStore(uv_loop_t* loop, const Options& options)
       options_(options),
       end_reads_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->EndReads(); }),
       retry_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->TryWrite(); }),
-      watch_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->WatchFile(); }) {
+      watch_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->WatchFile(); }),
+      purge_(loop, this, [](void* self) { static_cast<SqliteStore*>(self)->OnPurgeTimer(); }) {
+  if (options_.wall_clock_ms == nullptr) options_.wall_clock_ms = WallClockMs;
   end_reads_.Start();
 }
 
@@ -213,7 +218,7 @@ bool SqliteStore::OpenDatabase(std::string* error) {
     return found != 0;
   };
   bool ok = (version != 1 || exec(kMigrateFrom1)) && ((version != 1 && version != 2) || exec(kMigrateFrom2)) &&
-            exec(kSchema) && (has_chat_key() || exec(kMigrateTo4)) && exec("PRAGMA user_version = 4") &&
+            exec(kSchema) && (has_chat_key() || exec(kMigrateTo4)) && exec("PRAGMA user_version = 5") &&
             exec("COMMIT");
   if (!ok) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -230,6 +235,10 @@ bool SqliteStore::OpenDatabase(std::string* error) {
   file_ino_ = st.st_ino;
   watch_.Start(kWatchMs, kWatchMs);
   watch_.Unref();  // never what keeps the loop alive
+  if (options_.presence_ttl_ms > 0) {
+    purge_.Start(kPurgeEveryMs);
+    purge_.Unref();
+  }
   return Prepare(error);
 }
 
@@ -239,7 +248,7 @@ SqliteStore::~SqliteStore() {
        {begin_, begin_read_, commit_, rollback_, sync_normal_, sync_full_, user_lookup_, user_count_,
         insert_user_, buddy_exists_, buddy_count_, insert_buddy_, delete_buddy_, insert_session_,
         advance_session_, raise_datagram_counter_, purge_sessions_, read_session_, insert_secret_,
-        read_secret_, put_presence_, buddy_status_}) {
+        read_secret_, put_presence_, buddy_status_, purge_presence_}) {
     sqlite3_finalize(stmt);  // a no-op on nullptr
   }
   if (db_ != nullptr) sqlite3_close(db_);
@@ -250,6 +259,7 @@ void SqliteStore::Close() {
   closed_ = true;
   retry_.Stop();
   watch_.Stop();
+  purge_.Stop();
   end_reads_.Stop();
   if (db_ != nullptr) EndReads();
   if (batch_ != nullptr) FinishWrite(StoreStatus::Error("shutting down"));
@@ -259,7 +269,9 @@ std::string SqliteStore::Describe() const {
   return "sqlite " + options_.path + " (synchronous=" + (options_.sync_full ? "FULL" : "NORMAL") + ")";
 }
 
-std::string SqliteStore::Stats() const { return "busy retries " + std::to_string(busy_retries_); }
+std::string SqliteStore::Stats() const {
+  return "busy retries " + std::to_string(busy_retries_) + ", presence purged " + std::to_string(presence_purged_);
+}
 
 bool SqliteStore::Prepare(std::string* error) {
   struct {
@@ -310,6 +322,10 @@ bool SqliteStore::Prepare(std::string* error) {
        "SELECT b.buddy, b.buddy_protected, p.online, p.ip, p.port, p.updated_ms, b.user_protected, p.chat_key "
        "FROM buddies AS b "
        "LEFT JOIN presence AS p ON p.user = b.buddy WHERE b.user = ?1 ORDER BY b.buddy"},
+      // The oldest rows first, through presence_by_age; a GET shows none of them online.
+      {&purge_presence_,
+       "DELETE FROM presence WHERE user IN "
+       "(SELECT user FROM presence WHERE updated_ms < ?1 ORDER BY updated_ms LIMIT ?2)"},
   };
   for (auto& s : statements) {
     if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.stmt, nullptr) !=
@@ -636,6 +652,40 @@ SqliteStore::Status SqliteStore::PutPresence(std::string_view user, const Presen
   Status s = Check(sqlite3_step(put_presence_), "put presence");
   *written = s == Status::kOk && sqlite3_changes(db_) > 0;
   return s;
+}
+
+// --- The presence purge.
+
+void SqliteStore::OnPurgeTimer() {
+  int purged = PurgePresenceStep();
+  if (!closed_) purge_.Start(purged >= kPurgeRows ? kPurgeBacklogMs : kPurgeEveryMs);
+}
+
+int SqliteStore::PurgePresenceStep() {
+  // A batch waiting for the lock goes first; a lost file takes no writes at all.
+  if (closed_ || batch_ != nullptr || !file_lost_.empty()) return 0;
+  // Soft state, like a presence-only batch: committed without fsync.
+  Status s = BeginWrite(/*durable=*/false);
+  if (s != Status::kOk) return 0;  // busy elsewhere: the next tick tries again
+  int purged = 0;
+  {
+    ResetOnExit reset(purge_presence_);
+    sqlite3_bind_int64(purge_presence_, 1, options_.wall_clock_ms() - options_.presence_ttl_ms);
+    sqlite3_bind_int(purge_presence_, 2, kPurgeRows);
+    s = Check(sqlite3_step(purge_presence_), "purge presence");
+    if (s == Status::kOk) purged = sqlite3_changes(db_);
+  }
+  if (s == Status::kOk) s = Commit();
+  if (s != Status::kOk) {
+    Rollback();
+    // Said once, not every second while it lasts.
+    if (s == Status::kError && !purge_failing_) IM_LOG(kWarn, "presence purge: %s", last_error_.c_str());
+    purge_failing_ = s == Status::kError;
+    return 0;
+  }
+  purge_failing_ = false;
+  presence_purged_ += static_cast<uint64_t>(purged);
+  return purged;
 }
 
 // --- Reads.

@@ -1,4 +1,7 @@
-// im-server's UDP presence protocol: SET, GET, expiry, and garbage.
+// im-server's UDP presence protocol: SET, GET, expiry (and the purge of expired rows
+// from the SQLite file), and garbage.
+#include <sqlite3.h>
+
 #include <chrono>
 #include <thread>
 
@@ -88,6 +91,47 @@ TEST_F(PresenceTest, PresenceExpiresAfterTtl) {
   EXPECT_EQ(GetUntil(udp_, server_.udp_port, "alice", offline, 3000), offline);
   // Not before the 1 s ttl.
   EXPECT_GE(std::chrono::steady_clock::now() - set_at, std::chrono::milliseconds(800));
+}
+
+// Rows of the file's presence table for `user`, through a connection of the test's own.
+int PresenceRows(const std::string& db_path, const std::string& user) {
+  sqlite3* db = nullptr;
+  int rows = -1;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    std::string sql = "SELECT count(*) FROM presence WHERE user = '" + user + "'";
+    sqlite3_exec(db, sql.c_str(), [](void* out, int, char** v, char**) {
+      *static_cast<int*>(out) = v[0] ? std::atoi(v[0]) : 0;
+      return 0;
+    }, &rows, nullptr);
+  }
+  sqlite3_close(db);
+  return rows;
+}
+
+// Expired presence leaves the file within a purge interval of expiring (the TTL is 1 s
+// here), while a buddy who keeps sending SETs keeps his row and shows online.
+TEST_F(PresenceTest, ExpiredPresenceIsPurgedFromTheFileAndOnlineBuddiesStay) {
+  if (Engines() != "sqlite") GTEST_SKIP() << "reads the SQLite file";
+  udp_.Send(server_.udp_port, "SET bob ONLINE 40123");
+  udp_.Send(server_.udp_port, "SET carol ONLINE 5555");
+  const std::string both = "bob 100 ONLINE 127.0.0.1 40123\ncarol 100 ONLINE 127.0.0.1 5555\n";
+  ASSERT_EQ(GetUntil(udp_, server_.udp_port, "alice", both), both);
+  // The GET may have come from the SETs waiting in memory: wait for the commit.
+  auto committed_by = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (PresenceRows(db(), "bob") != 1 && std::chrono::steady_clock::now() < committed_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(PresenceRows(db(), "bob"), 1);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (PresenceRows(db(), "bob") != 0 && std::chrono::steady_clock::now() < deadline) {
+    udp_.Send(server_.udp_port, "SET carol ONLINE 5555");  // her heartbeat
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(PresenceRows(db(), "bob"), 0) << "bob's expired row is purged";
+  EXPECT_EQ(PresenceRows(db(), "carol"), 1);
+  udp_.Send(server_.udp_port, "SET carol ONLINE 5555");
+  const std::string carol_only = "bob 101 OFFLINE unknown 0\ncarol 100 ONLINE 127.0.0.1 5555\n";
+  EXPECT_EQ(GetUntil(udp_, server_.udp_port, "alice", carol_only), carol_only);
 }
 
 TEST_F(PresenceTest, UnknownUsersAndMalformedDatagrams) {

@@ -1,7 +1,8 @@
 // The SQLite engine on a real temporary file: every reply of every account operation,
 // presence rows and the newest-wins rule, sharing between two connections, the read
 // snapshot per loop iteration, and a lock held elsewhere (retried without blocking,
-// then given up at the batch's deadline with nothing applied).
+// then given up at the batch's deadline with nothing applied), and the purge of expired
+// presence in bounded steps.
 #include "server/sqlite_store.h"
 
 #include <sqlite3.h>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <thread>
 
 #include "tests/support/process.h"
 #include "tests/support/test_loop.h"
@@ -43,13 +45,20 @@ class Read : public BuddyQuery {
 // The wall clock the tests' batches are written at.
 constexpr int64_t kNowMs = 10000;
 
+// The purge's wall clock: well past kNowMs, so the times below are plainly old or fresh.
+constexpr int64_t kPurgeNowMs = 100000000;
+constexpr int64_t kTtlMs = 30000;
+int64_t PurgeClock() { return kPurgeNowMs; }
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
-  std::unique_ptr<SqliteStore> Open(int64_t max_users = 0) {
+  std::unique_ptr<SqliteStore> Open(int64_t max_users = 0, int64_t presence_ttl_ms = 0) {
     std::string error;
     SqliteStore::Options o;
     o.path = dir_.File("im.db");
     o.max_users = max_users;
+    o.presence_ttl_ms = presence_ttl_ms;
+    o.wall_clock_ms = PurgeClock;
     auto store = SqliteStore::Open(loop_.get(), o, &error);
     EXPECT_TRUE(store) << error;
     return store;  // closes itself when the test drops it
@@ -100,6 +109,28 @@ class SqliteStoreTest : public ::testing::Test {
     }
     if (end_reads) loop_.Iterate();
     return out;
+  }
+
+  // The one number a query on the file gives, through a connection of its own.
+  int64_t Query(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(dir_.File("im.db").c_str(), &db), SQLITE_OK);
+    int64_t value = -1;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), [](void* out, int, char** v, char**) {
+      *static_cast<int64_t*>(out) = v[0] ? std::atoll(v[0]) : 0;
+      return 0;
+    }, &value, nullptr), SQLITE_OK) << sql;
+    sqlite3_close(db);
+    return value;
+  }
+
+  // `n` presence rows last written an hour before the purge's clock, as a file that never
+  // purged holds for every account once seen.
+  void InsertStalePresence(int n) {
+    Query("WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < " + std::to_string(n - 1) +
+          ") INSERT INTO presence(user, online, ip, port, updated_ms) "
+          "SELECT 'stale' || x, 1, '127.0.0.1', 4000, " + std::to_string(kPurgeNowMs - 3600000) + " FROM c; "
+          "SELECT count(*) FROM presence");
   }
 
   test::TestLoop loop_;
@@ -533,7 +564,65 @@ TEST_F(SqliteStoreTest, AChatKeyIsKeptWithPresenceAndAVersion3FileIsMigrated) {
     return 0;
   }, &version, nullptr);
   sqlite3_close(db);
-  EXPECT_EQ(version, 4);
+  EXPECT_EQ(version, 5);
+  EXPECT_EQ(Query("SELECT count(*) FROM sqlite_schema WHERE name = 'presence_by_age'"), 1)
+      << "an older file gains the purge's index";
+}
+
+// Older than the TTL goes, ONLINE (timed out) or OFFLINE alike; within it stays, and a
+// GET still shows the online buddy. Each step deletes at most kPurgeRows rows.
+TEST_F(SqliteStoreTest, ExpiredPresenceIsPurgedInBoundedStepsAndFreshIsKept) {
+  auto store = Open(0, kTtlMs);
+  for (const char* id : {"me", "amy", "old", "gone", "away"}) Apply(*store, Verb::kReg, id);
+  for (const char* id : {"amy", "old", "gone", "away"}) Apply(*store, Verb::kAdd, "me", id);
+  EXPECT_TRUE(Put(*store, "amy", true, 5001, kPurgeNowMs - 1000));    // online, fresh
+  EXPECT_TRUE(Put(*store, "old", true, 5002, kPurgeNowMs - 31000));   // online, timed out
+  EXPECT_TRUE(Put(*store, "gone", false, 0, kPurgeNowMs - 40000));    // offline, expired
+  EXPECT_TRUE(Put(*store, "away", false, 0, kPurgeNowMs - 5000));     // offline, within the TTL
+  constexpr int kRows = SqliteStore::kPurgeRows;
+  InsertStalePresence(2 * kRows + 100);
+  ASSERT_EQ(Query("SELECT count(*) FROM presence"), 2 * kRows + 104);
+
+  EXPECT_EQ(store->TEST_PurgePresenceStep(), kRows);
+  EXPECT_EQ(Query("SELECT count(*) FROM presence"), kRows + 104) << "one step, one bounded transaction";
+  EXPECT_EQ(store->TEST_PurgePresenceStep(), kRows);
+  EXPECT_EQ(store->TEST_PurgePresenceStep(), 102);
+  EXPECT_EQ(store->TEST_PurgePresenceStep(), 0);
+  EXPECT_EQ(Query("SELECT count(*) FROM presence WHERE user IN ('amy', 'away')"), 2);
+  EXPECT_EQ(Query("SELECT count(*) FROM presence"), 2);
+
+  bool exists = false;
+  EXPECT_EQ(Get(*store, "me", &exists),
+            "amy:on:5001@" + std::to_string(kPurgeNowMs - 1000) + " away:off:0@" + std::to_string(kPurgeNowMs - 5000) +
+                " gone old");
+  EXPECT_TRUE(Put(*store, "old", true, 5003, kPurgeNowMs)) << "a purged user's next SET is stored again";
+  EXPECT_NE(store->Stats().find("presence purged " + std::to_string(2 * kRows + 102)), std::string::npos)
+      << store->Stats();
+}
+
+// The store's own timer works through a backlog (a start on a file that never purged)
+// in steps with the loop free in between; without a TTL nothing is purged.
+TEST_F(SqliteStoreTest, ThePurgeTimerClearsABacklogByItself) {
+  {
+    auto keeps = Open();
+    InsertStalePresence(2500);
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    while (std::chrono::steady_clock::now() < until) {
+      loop_.Iterate();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(Query("SELECT count(*) FROM presence"), 2500) << "no TTL, no purge";
+  }
+  auto store = Open(0, kTtlMs);
+  Apply(*store, Verb::kReg, "amy");
+  EXPECT_TRUE(Put(*store, "amy", true, 5001, kPurgeNowMs - 1000));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (Query("SELECT count(*) FROM presence") > 1 && std::chrono::steady_clock::now() < deadline) {
+    loop_.Iterate();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM presence"), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM presence WHERE user = 'amy'"), 1);
 }
 
 TEST_F(SqliteStoreTest, UserCountSurvivesReopenAndBulkInsert) {
