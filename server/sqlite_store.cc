@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -145,12 +146,17 @@ bool SqliteStore::ParseOptions(const std::string& path,
 }
 
 std::unique_ptr<SqliteStore> SqliteStore::Open(uv_loop_t* loop, const Options& options, std::string* error) {
-  std::unique_ptr<SqliteStore> store(new SqliteStore(loop, options));
-  if (!store->OpenDatabase(error)) {
+  // Two servers creating one new file at once: SQLite may answer SQLITE_BUSY without
+  // calling the busy handler (the other one is switching it to WAL), so the open is tried
+  // again, for at most ~5 s. Start-up only: the loop is not running yet.
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<SqliteStore> store(new SqliteStore(loop, options));
+    if (store->OpenDatabase(error)) return store;
+    bool busy = store->open_busy_;
     store->Close();
-    return nullptr;
+    if (!busy || attempt >= 250) return nullptr;
+    usleep(20000);
   }
-  return store;
 }
 
 SqliteStore::SqliteStore(uv_loop_t* loop, const Options& options)
@@ -195,6 +201,7 @@ bool SqliteStore::OpenDatabase(std::string* error) {
   auto exec = [&](const std::string& sql) {
     char* msg = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg) == SQLITE_OK) return true;
+    open_busy_ = (sqlite3_errcode(db_) & 0xff) == SQLITE_BUSY;
     *error = "open " + options_.path + ": " + (msg ? msg : sqlite3_errmsg(db_));
     sqlite3_free(msg);
     return false;

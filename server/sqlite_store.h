@@ -123,6 +123,7 @@ class SqliteStore final : public Store {
   net::Timer purge_;           // the next presence purge step
   uint64_t file_dev_ = 0, file_ino_ = 0;
   std::string file_lost_;      // why writes are refused; empty while the file is ours
+  bool open_busy_ = false;     // the open failed on a lock another starting server held: try again
   bool closed_ = false;
   bool in_transaction_ = false;
   bool relaxed_sync_ = false;  // synchronous lowered for the open presence-only batch
