@@ -58,6 +58,36 @@ class LoadgenTest : public ::testing::Test {
   int runs_ = 0;
 };
 
+TEST_F(LoadgenTest, TlsRegVerifiesTheServerAndResumesUnlessToldNot) {
+  for (const char* ca : {"ca", "other"}) {
+    auto mk = Process::Start({BinaryPath("IM_TLS_CA"), dir_.File(ca)}, dir_.File(std::string(ca) + ".log"));
+    ASSERT_EQ(mk->Wait(20000), 0) << mk->Log();
+  }
+  ServerHandle tls = StartServer(dir_.File("tls.db"), dir_.File("tls.log"),
+                                 {"--quiet", "--sync", "normal", "--tls-cert", dir_.File("ca/server.pem"), "--tls-key",
+                                  dir_.File("ca/server.key"), "--tls-only"});
+  ASSERT_GT(tls.tcp_port, 0);
+  std::string ca = dir_.File("ca/ca.pem");
+  LoadRun resumed = Load({"--scenario", "reg", "--requests", "200", "-c", "4", "--tls", "--ca-file", ca}, tls.tcp_port);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out;
+  EXPECT_EQ(resumed.Field("ok"), 200) << resumed.out;
+  EXPECT_EQ(resumed.Field("tls_handshakes"), 200) << resumed.out;
+  // Each slot's first connection is a full handshake; every later one resumes.
+  EXPECT_GE(resumed.Field("tls_resumed"), 190) << resumed.out;
+
+  LoadRun full = Load({"--scenario", "reg", "--requests", "50", "-c", "4", "--tls", "--ca-file", ca,
+                       "--no-tls-resumption"}, tls.tcp_port);
+  ASSERT_EQ(full.exit_code, 0) << full.out;
+  EXPECT_EQ(full.Field("ok"), 50) << full.out;
+  EXPECT_EQ(full.Field("tls_resumed"), 0) << full.out;
+
+  LoadRun wrong = Load({"--scenario", "reg", "--requests", "20", "-c", "2", "--duration", "2", "--tls", "--ca-file",
+                        dir_.File("other/ca.pem")}, tls.tcp_port);
+  EXPECT_NE(wrong.exit_code, 0) << wrong.out;
+  EXPECT_EQ(wrong.Field("ok"), 0) << wrong.out;
+  EXPECT_NE(wrong.out.find("unknown CA"), std::string::npos) << wrong.out;
+}
+
 TEST_F(LoadgenTest, RegCountsExactlyTheRequestsAskedFor) {
   LoadRun r = Load({"--scenario", "reg", "--requests", "500", "-c", "8"});
   EXPECT_EQ(r.exit_code, 0) << r.out;
