@@ -47,16 +47,21 @@ const char* const kSchema[] = {
     // Counts the users only the first time (the one-time filter skips the scan after).
     "INSERT INTO im_counters SELECT 'users', count(*) FROM users "
     "WHERE NOT EXISTS (SELECT 1 FROM im_counters WHERE name = 'users') ON CONFLICT DO NOTHING",
+    // The count's shards (see im_count_user); the user count is the sum of 'users' and these.
+    "INSERT INTO im_counters SELECT 'users/' || n, 0 FROM generate_series(0, 15) AS n ON CONFLICT DO NOTHING",
     R"sql(CREATE TABLE IF NOT EXISTS im_batches(
   token   bigint PRIMARY KEY,
   at_ms   bigint NOT NULL,
   replies text NOT NULL,
   written integer NOT NULL,
   dropped integer NOT NULL))sql",
-    // An O(1) user count for --max-users, whatever inserts the rows.
+    // An O(1) user count for --max-users, whatever inserts the rows. The row an UPDATE
+    // touches stays locked until COMMIT, so one counter row made every server's REG batch
+    // wait for the previous one's fsync; each transaction picks one of 16 shards instead
+    // (by its id, so two batches in flight land on different rows).
     R"sql(CREATE OR REPLACE FUNCTION im_count_user() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
-  UPDATE im_counters SET value = value + 1 WHERE name = 'users';
+  UPDATE im_counters SET value = value + 1 WHERE name = 'users/' || (txid_current() % 16);
   RETURN NULL;
 END $fn$)sql",
     // Indexes and the trigger only when missing: CREATE INDEX IF NOT EXISTS and CREATE OR
@@ -90,7 +95,7 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   v_op jsonb; v_verb text; v_user text; v_buddy text; v_hash text;
   v_stored text; v_exists boolean; v_bstored text; v_bexists boolean;
-  v_reply text; v_n bigint; v_out text[] := '{}'; v_p record;
+  v_reply text; v_n bigint; v_out text[] := '{}'; v_p record; v_limit_locked boolean := false;
 BEGIN
   PERFORM set_config('lock_timeout', p_lock_ms::text, true);
   IF NOT p_durable THEN
@@ -112,7 +117,14 @@ BEGIN
         END IF;
       ELSE
         IF NOT v_exists THEN
-          IF p_max_users > 0 AND (SELECT c.value FROM im_counters c WHERE c.name = 'users') >= p_max_users THEN
+          IF p_max_users > 0 AND NOT v_limit_locked THEN
+            -- Under a limit, batches that create accounts take turns (until COMMIT), so
+            -- the sum below includes every other server's committed accounts: exact.
+            PERFORM pg_advisory_xact_lock(7305002);
+            v_limit_locked := true;
+          END IF;
+          IF p_max_users > 0 AND (SELECT sum(c.value) FROM im_counters c
+                                  WHERE c.name = 'users' OR c.name LIKE 'users/%') >= p_max_users THEN
             v_reply := 'closed';
           ELSE
             -- Two servers registering one id: the second waits for the first's commit

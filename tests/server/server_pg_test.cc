@@ -101,6 +101,46 @@ TEST_F(ServerPgTest, TwoServersShareOneDatabaseAndOneIdIsRegisteredOnce) {
   }
 }
 
+TEST_F(ServerPgTest, RegistrationDoesNotWaitForAnotherTransactionThatCreatedAnAccount) {
+  // The user count's trigger once updated one row, locked until COMMIT: every REG batch on
+  // every server queued behind any open transaction that had created an account.
+  ServerHandle a = StartOne("a", {"--busy-timeout", "3"});
+  ASSERT_EQ(TcpRequest(a.tcp_port, "REG first"), "200 OK");
+  pg_->PsqlInBackground("postgres", "BEGIN; INSERT INTO users(id) VALUES ('held'); SELECT pg_sleep(8); COMMIT");
+  const std::string holding =
+      "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(8)%' AND wait_event = 'PgSleep'";
+  std::string open;
+  for (int i = 0; i < 100 && open != "1"; ++i) {
+    ASSERT_TRUE(pg_->Psql("postgres", holding, &open)) << pg_->Log();
+    if (open != "1") std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(open, "1") << "the other transaction never started";
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(TcpRequest(a.tcp_port, "REG next" + std::to_string(i)), "200 OK");
+  ASSERT_TRUE(pg_->Psql("postgres", holding, &open));
+  EXPECT_EQ(open, "1") << "the REGs were answered only after the other transaction ended";
+}
+
+TEST_F(ServerPgTest, MaxUsersHoldsExactlyAcrossTwoServersRegisteringAtOnce) {
+  ServerHandle a = StartOne("a", {"--max-users", "30"});
+  ServerHandle b = StartOne("b", {"--max-users", "30"});
+  std::vector<std::pair<int, std::string>> requests;
+  for (int i = 0; i < 40; ++i) {
+    requests.emplace_back(a.tcp_port, "REG a" + std::to_string(i));
+    requests.emplace_back(b.tcp_port, "REG b" + std::to_string(i));
+  }
+  auto replies = AtOnce(requests);
+  int ok = 0, closed = 0;
+  for (const auto& r : replies) {
+    ok += r == "200 OK";
+    closed += r == "203 REGISTRATION CLOSED";
+  }
+  EXPECT_EQ(ok, 30);
+  EXPECT_EQ(closed, 50);
+  std::string count;
+  ASSERT_TRUE(pg_->Psql("postgres", "SELECT count(*) FROM users", &count));
+  EXPECT_EQ(count, "30");
+}
+
 TEST_F(ServerPgTest, ServersStartingAtOnceOnAnEmptyDatabaseAllComeUp) {
   ASSERT_TRUE(pg_->CreateDatabase("fresh"));
   std::vector<std::unique_ptr<Process>> servers;
