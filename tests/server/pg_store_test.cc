@@ -143,6 +143,42 @@ TEST_F(PgStoreTest, AFailingStatementRollsBackTheWholeBatch) {
   EXPECT_EQ(Write({Request{Verb::kReg, "c", ""}}).replies, std::vector<Reply>{Reply::kOk});
 }
 
+TEST_F(PgStoreTest, TheUserCountStaysExactForBatchesBulkInsertsRollbacksAndAnOldTrigger) {
+  ASSERT_TRUE(Open());
+  const std::string counted = "SELECT (SELECT count(*) FROM users) || ' ' || (SELECT sum(value) FROM im_counters)";
+  std::string out;
+  EXPECT_EQ(Write({Request{Verb::kReg, "a", ""}, Request{Verb::kReg, "b", ""}, Request{Verb::kReg, "a", ""}}).replies,
+            (std::vector<Reply>{Reply::kOk, Reply::kOk, Reply::kAlreadyRegistered}));
+  ASSERT_TRUE(pg_->Psql("postgres", counted, &out));
+  EXPECT_EQ(out, "2 2") << "the batch counts its own inserts, once";
+  ASSERT_TRUE(pg_->Psql("postgres", "INSERT INTO users(id) SELECT 'bulk' || n FROM generate_series(1, 5) n"));
+  ASSERT_TRUE(pg_->Psql("postgres", counted, &out));
+  EXPECT_EQ(out, "7 7") << "rows inserted by anything else are counted by the trigger";
+  // A batch that fails after its REGs counts nothing.
+  ASSERT_TRUE(pg_->Psql("postgres",
+                        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE 'boom'; END$$;"
+                        "CREATE TRIGGER boom BEFORE INSERT ON buddies FOR EACH ROW EXECUTE FUNCTION boom()"));
+  EXPECT_FALSE(Write({Request{Verb::kReg, "c", ""}, Request{Verb::kAdd, "c", "a"}}).status.ok());
+  ASSERT_TRUE(pg_->Psql("postgres", "DROP TRIGGER boom ON buddies", &out));
+  ASSERT_TRUE(pg_->Psql("postgres", counted, &out));
+  EXPECT_EQ(out, "7 7");
+  // A database made by an older server: one counter row, a trigger with no WHEN.
+  store_->Close();
+  store_.reset();
+  ASSERT_TRUE(pg_->Psql("postgres",
+                        "DROP TRIGGER users_counted ON users; DELETE FROM im_counters;"
+                        "INSERT INTO im_counters VALUES ('users', 7);"
+                        "CREATE TRIGGER users_counted AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION im_count_user()"));
+  ASSERT_TRUE(Open());
+  ASSERT_TRUE(pg_->Psql("postgres", "SELECT count(*) FROM pg_trigger WHERE tgname = 'users_counted' AND tgqual IS NOT NULL",
+                        &out));
+  EXPECT_EQ(out, "1") << "the old trigger was replaced";
+  EXPECT_EQ(Write({Request{Verb::kReg, "d", ""}}).replies, std::vector<Reply>{Reply::kOk});
+  ASSERT_TRUE(pg_->Psql("postgres", "INSERT INTO users(id) VALUES ('bulk6')"));
+  ASSERT_TRUE(pg_->Psql("postgres", counted, &out));
+  EXPECT_EQ(out, "9 9");
+}
+
 TEST_F(PgStoreTest, ALockHeldElsewhereGivesUpByTheDeadlineWithNothingApplied) {
   ASSERT_TRUE(Open());
   EXPECT_EQ(Write({Request{Verb::kReg, "alice", ""}}).replies, std::vector<Reply>{Reply::kOk});
