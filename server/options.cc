@@ -38,7 +38,7 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     ("tcp-port", "TCP port for REG/ADD/DEL (0: any free port)", cxxopts::value<int>()->default_value(std::to_string(d.tcp_port)))
     ("udp-port", "UDP port for SET/GET (0: any free port)", cxxopts::value<int>()->default_value(std::to_string(d.udp_port)))
     ("host", "Address to bind both sockets to", cxxopts::value<std::string>()->default_value(d.host))
-    ("store", "Storage engine: sqlite:PATH[?sync=full|normal&cache_mib=N] (default sqlite:im.db), "
+    ("store", "Storage engine: sqlite:PATH[?sync=full|normal&cache_mib=N&mmap_mib=N] (default sqlite:im.db), "
               "postgresql://USER@IP[:PORT]/DB[?host=SOCKETDIR&...] or postgresql:KEY=VALUE ... (libpq; IP or socket directory, no host names)",
      cxxopts::value<std::string>())
     ("presence", "Presence in Redis: redis://IP:PORT or redis+unix:///path (default: in the store)",
@@ -53,6 +53,7 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     ("busy-timeout", "Seconds a write waits for a database locked elsewhere before 500", cxxopts::value<double>()->default_value("5"))
     ("sync", "SQLite: full (default): fsync every commit (survives power loss); normal: survives a crash only", cxxopts::value<std::string>())
     ("cache-mib", "SQLite page cache in MiB (default 16; more keeps more of a large database in memory)", cxxopts::value<std::string>())
+    ("mmap-mib", "Read up to this many MiB of the SQLite file through a memory map (default 0: off; see README)", cxxopts::value<std::string>())
     ("auth", "optional (default): accounts registered with a password are protected, others work as before; required: REG needs a password", cxxopts::value<std::string>()->default_value("optional"))
     ("password-cost", "Argon2id cost of new password hashes: interactive (default, ~60 ms, 64 MiB), moderate (~20 ms, 19 MiB), minimum (tests only)", cxxopts::value<std::string>()->default_value("interactive"))
     ("session-ttl", "Hours a log-in's session (its proofs) stays valid", cxxopts::value<double>()->default_value("168"))
@@ -82,6 +83,7 @@ int ParseServerOptions(int argc, char** argv, ServerOptions* out) {
     // Engine options the server only passes on; the engine checks them.
     if (result.count("sync")) out->store.options.emplace_back("sync", result["sync"].as<std::string>());
     if (result.count("cache-mib")) out->store.options.emplace_back("cache_mib", result["cache-mib"].as<std::string>());
+    if (result.count("mmap-mib")) out->store.options.emplace_back("mmap_mib", result["mmap-mib"].as<std::string>());
     out->presence_ttl_ms = SecondsToMs(result["presence-ttl"].as<double>());
     out->store.presence_ttl_ms = out->presence_ttl_ms;
     out->store.max_users = result["max-users"].as<int64_t>();

@@ -121,19 +121,24 @@ bool SqliteStore::ParseOptions(const std::string& path,
         return false;
       }
       o.sync_full = value == "full";
-    } else if (name == "cache_mib") {
+    } else if (name == "cache_mib" || name == "mmap_mib") {
+      bool cache = name == "cache_mib";
+      int min = cache ? 1 : 0;
+      int mib = -1;
       size_t used = 0;
       try {
-        o.cache_mib = std::stoi(value, &used);
+        mib = std::stoi(value, &used);
       } catch (const std::exception&) {
         used = 0;
       }
-      if (used == 0 || used != value.size() || o.cache_mib < 1 || o.cache_mib > 65536) {
-        *error = "sqlite option cache_mib=" + value + ": --cache-mib must be from 1 to 65536";
+      if (used == 0 || used != value.size() || mib < min || mib > 65536) {
+        *error = "sqlite option " + name + "=" + value + ": --" + (cache ? "cache-mib" : "mmap-mib") + " must be from " +
+                 std::to_string(min) + " to 65536";
         return false;
       }
+      (cache ? o.cache_mib : o.mmap_mib) = mib;
     } else {
-      *error = "sqlite option " + name + "=" + value + ": unknown (known: sync=full|normal, cache_mib=N)";
+      *error = "sqlite option " + name + "=" + value + ": unknown (known: sync=full|normal, cache_mib=N, mmap_mib=N)";
       return false;
     }
   }
@@ -197,7 +202,8 @@ bool SqliteStore::OpenDatabase(std::string* error) {
   sqlite3_busy_timeout(db_, 5000);
   std::string pragmas = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
                         (options_.sync_full ? "FULL" : "NORMAL") + "; PRAGMA foreign_keys=OFF;" +
-                        " PRAGMA cache_size=-" + std::to_string(options_.cache_mib * 1024) + ";";
+                        " PRAGMA cache_size=-" + std::to_string(options_.cache_mib * 1024) + ";" +
+                        " PRAGMA mmap_size=" + std::to_string(int64_t{options_.mmap_mib} << 20) + ";";
   auto exec = [&](const std::string& sql) {
     char* msg = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg) == SQLITE_OK) return true;
@@ -273,7 +279,20 @@ void SqliteStore::Close() {
 }
 
 std::string SqliteStore::Describe() const {
-  return "sqlite " + options_.path + " (synchronous=" + (options_.sync_full ? "FULL" : "NORMAL") + ")";
+  return "sqlite " + options_.path + " (synchronous=" + (options_.sync_full ? "FULL" : "NORMAL") +
+         (options_.mmap_mib > 0 ? ", mmap " + std::to_string(options_.mmap_mib) + " MiB" : "") + ")";
+}
+
+int64_t SqliteStore::TEST_MmapSize() {
+  int64_t size = -1;
+  sqlite3_exec(
+      db_, "PRAGMA mmap_size",
+      [](void* out, int, char** values, char**) {
+        *static_cast<int64_t*>(out) = values[0] ? std::stoll(values[0]) : -1;
+        return 0;
+      },
+      &size, nullptr);
+  return size;
 }
 
 std::string SqliteStore::Stats() const {

@@ -42,10 +42,14 @@ class SqliteStore final : public Store {
   //   sync=full|normal  full (default): every account commit is fsynced (survives power
   //                     loss); normal: survives a crash of the process only
   //   cache_mib=N       page cache of this connection (default 16)
+  //   mmap_mib=N        read up to N MiB of the file through a memory map (default 0:
+  //                     off): a page outside the cache costs no pread. The mapped pages
+  //                     are the OS page cache, but they count in the process's RSS.
   struct Options {
     std::string path;
     bool sync_full = true;
     int cache_mib = 16;
+    int mmap_mib = 0;
     int64_t max_users = 0;  // 0: no limit
     // Presence rows older than this are purged (every kPurgeEveryMs, kPurgeRows at a time);
     // 0: kept for good. Servers sharing a file should share their --presence-ttl.
@@ -81,6 +85,7 @@ class SqliteStore final : public Store {
   // One purge step now, as the timer runs it; returns the rows it deleted (0 if it could
   // not run: a batch waiting for the lock, the database busy elsewhere).
   int TEST_PurgePresenceStep() { return PurgePresenceStep(); }
+  int64_t TEST_MmapSize();  // PRAGMA mmap_size as SQLite applied it
 
  private:
   enum class Status { kOk, kBusy, kError };

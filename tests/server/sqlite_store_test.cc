@@ -52,12 +52,13 @@ int64_t PurgeClock() { return kPurgeNowMs; }
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
-  std::unique_ptr<SqliteStore> Open(int64_t max_users = 0, int64_t presence_ttl_ms = 0) {
+  std::unique_ptr<SqliteStore> Open(int64_t max_users = 0, int64_t presence_ttl_ms = 0, int mmap_mib = 0) {
     std::string error;
     SqliteStore::Options o;
     o.path = dir_.File("im.db");
     o.max_users = max_users;
     o.presence_ttl_ms = presence_ttl_ms;
+    o.mmap_mib = mmap_mib;
     o.wall_clock_ms = PurgeClock;
     auto store = SqliteStore::Open(loop_.get(), o, &error);
     EXPECT_TRUE(store) << error;
@@ -191,6 +192,23 @@ TEST_F(SqliteStoreTest, GetListsBuddiesSortedWithTheirStoredPresence) {
   EXPECT_TRUE(exists);
   EXPECT_TRUE(Put(*store, "amy", true, 4000, 9500));
   EXPECT_EQ(Get(*store, "me", &exists), "Bob amy:on:4000@9500 zed");
+}
+
+TEST_F(SqliteStoreTest, AMappedFileStillSeesWhatAnotherServerWrites) {
+  auto mapped = Open(0, 0, /*mmap_mib=*/8);
+  EXPECT_EQ(mapped->TEST_MmapSize(), int64_t{8} << 20);
+  EXPECT_NE(mapped->Describe().find("mmap 8 MiB"), std::string::npos) << mapped->Describe();
+  auto other = Open();
+  EXPECT_EQ(other->TEST_MmapSize(), 0) << "off unless asked for";
+  for (int i = 0; i < 200; ++i) Apply(*other, Verb::kReg, "u" + std::to_string(i));
+  Apply(*other, Verb::kAdd, "u1", "u2");
+  bool exists = false;
+  EXPECT_EQ(Get(*mapped, "u1", &exists), "u2");
+  Apply(*mapped, Verb::kAdd, "u1", "u3");
+  Apply(*other, Verb::kDel, "u1", "u2");
+  EXPECT_TRUE(Put(*other, "u3", true, 4000, 9500));
+  EXPECT_EQ(Get(*mapped, "u1", &exists), "u3:on:4000@9500") << "the other server's writes, through the map";
+  EXPECT_EQ(Get(*other, "u1", &exists), "u3:on:4000@9500");
 }
 
 TEST_F(SqliteStoreTest, TheNewestSetWinsWhateverTheCommitOrder) {
@@ -657,6 +675,12 @@ TEST_F(SqliteStoreTest, EngineOptionsAreCheckedByTheEngine) {
   EXPECT_FALSE(SqliteStore::ParseOptions("x.db", {{"sync", "sometimes"}}, 0, &o, &error));
   EXPECT_NE(error.find("--sync must be full or normal"), std::string::npos);
   EXPECT_FALSE(SqliteStore::ParseOptions("x.db", {{"cache_mib", "0"}}, 0, &o, &error));
+  EXPECT_TRUE(SqliteStore::ParseOptions("x.db", {{"mmap_mib", "0"}}, 0, &o, &error)) << error;
+  EXPECT_TRUE(SqliteStore::ParseOptions("x.db", {{"mmap_mib", "256"}}, 0, &o, &error)) << error;
+  EXPECT_EQ(o.mmap_mib, 256);
+  EXPECT_FALSE(SqliteStore::ParseOptions("x.db", {{"mmap_mib", "-1"}}, 0, &o, &error));
+  EXPECT_NE(error.find("--mmap-mib must be from 0 to 65536"), std::string::npos) << error;
+  EXPECT_FALSE(SqliteStore::ParseOptions("x.db", {{"mmap_mib", "1G"}}, 0, &o, &error));
   EXPECT_FALSE(SqliteStore::ParseOptions("x.db", {{"colour", "blue"}}, 0, &o, &error));
   EXPECT_NE(error.find("unknown"), std::string::npos);
 }
