@@ -74,6 +74,9 @@ END $fn$)sql",
   IF to_regclass('im_batches_by_age') IS NULL THEN
     CREATE INDEX im_batches_by_age ON im_batches(at_ms);
   END IF;
+  IF to_regclass('presence_by_age') IS NULL THEN  -- the purge finds expired presence by it
+    CREATE INDEX presence_by_age ON presence(updated_ms);
+  END IF;
   -- Tables made before encrypted chat gain the chat key's fingerprint.
   IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'presence'::regclass AND attname = 'chat_key'
                  AND NOT attisdropped) THEN
@@ -464,7 +467,13 @@ PgStore::PgStore(uv_loop_t* loop, const Options& options)
                                            " ms");
       }),
       backoff_timer_(loop, this, [](void* self) { static_cast<PgStore*>(self)->StartConnect(); }),
-      deadline_timer_(loop, this, [](void* self) { static_cast<PgStore*>(self)->OnDeadline(); }) {}
+      deadline_timer_(loop, this, [](void* self) { static_cast<PgStore*>(self)->OnDeadline(); }),
+      purge_timer_(loop, this, [](void* self) { static_cast<PgStore*>(self)->OnPurgeTimer(); }) {
+  if (options_.presence_ttl_ms > 0) {
+    purge_timer_.Start(kPurgeEveryMs);
+    purge_timer_.Unref();
+  }
+}
 
 PgStore::~PgStore() { Close(); }
 
@@ -475,7 +484,7 @@ std::string PgStore::Describe() const {
 std::string PgStore::Stats() const {
   return "pg connect retries " + std::to_string(reconnects_) + " deadline resets " + std::to_string(deadline_resets_) +
          " in doubt resolved " + std::to_string(resolved_) + " in doubt committed " +
-         std::to_string(in_doubt_committed_);
+         std::to_string(in_doubt_committed_) + " presence purged " + std::to_string(presence_purged_);
 }
 
 StoreStatus PgStore::NotReady() const {
@@ -647,6 +656,7 @@ void PgStore::Close() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   backoff_timer_.Stop();
+  purge_timer_.Stop();
   Reset("shutting down");
   if (batch_ != nullptr) AnswerWrite(StoreStatus::Error("shutting down"), "", 0, 0);
   connect_timer_.Stop();
@@ -742,6 +752,7 @@ void PgStore::FinishOp(Op& op) {
     case OpKind::kResolve: return FinishResolve(op);
     case OpKind::kWrite: return FinishWrite(op);
     case OpKind::kIgnore: return;
+    case OpKind::kPurge: return FinishPurge(op);
     default: return Answer(op, op.error.empty() ? StoreStatus::Ok() : StoreStatus::Error("postgresql: " + op.error));
   }
 }
@@ -780,6 +791,42 @@ void PgStore::OnDeadline() {
     return Reset(state_ == State::kSetup ? "no schema within the connect timeout" : "no reply within a deadline");
   }
   ArmDeadline();
+}
+
+// --- The presence purge: soft state, so its own short transaction without fsync, 250
+// rows at a time. The row's own age is checked again in the DELETE: a batch may have
+// refreshed it since the subquery chose it (PostgreSQL rechecks only that qual on the
+// newer version). A lock held elsewhere makes the step give up, not wait.
+
+void PgStore::OnPurgeTimer() {
+  if (state_ == State::kClosed) return;
+  bool in_flight = false;
+  for (const Op& op : ops_) in_flight = in_flight || op.kind == OpKind::kPurge;
+  // Armed again at once, so a step lost with its connection does not end the purge.
+  purge_timer_.Start(kPurgeEveryMs);
+  if (state_ != State::kReady || in_flight || ops_.size() >= kMaxInFlight) return;
+  Push(OpKind::kPurge, this, uv_now(loop_) + kReadMs, 3);
+  bool ok = Send("BEGIN", {}) && Send("SET LOCAL synchronous_commit = off", {}) &&
+            Send("SET LOCAL lock_timeout = 200", {}) &&
+            Send("WITH d AS (DELETE FROM presence p WHERE p.uid IN (SELECT q.uid FROM presence q WHERE q.updated_ms < "
+                 "$1::bigint ORDER BY q.updated_ms LIMIT $2::integer) AND p.updated_ms < $1::bigint RETURNING 1) "
+                 "SELECT count(*) FROM d",
+                 {Int(WallClockMs() - options_.presence_ttl_ms), Int(kPurgeRows)}) &&
+            Send("COMMIT", {}) && Sync();
+  if (ok) {  // as after a write: ends a transaction an error left aborted
+    Push(OpKind::kIgnore, nullptr, uv_now(loop_) + kReadMs, -1);
+    ok = Send("ROLLBACK", {}) && Sync();
+  }
+  if (ok) Flush();
+}
+
+void PgStore::FinishPurge(Op& op) {
+  int64_t purged = 0;
+  if (op.error.empty() && op.data != nullptr && PQntuples(op.data) == 1) purged = std::atoll(PQgetvalue(op.data, 0, 0));
+  if (!op.error.empty() && !purge_failing_) IM_LOG(kWarn, "postgresql presence purge: %s", op.error.c_str());
+  purge_failing_ = !op.error.empty();
+  presence_purged_ += static_cast<uint64_t>(purged);
+  if (state_ != State::kClosed && purged >= kPurgeRows) purge_timer_.Start(kPurgeBacklogMs);
 }
 
 // --- Writes.

@@ -55,6 +55,9 @@ class PgStore final : public Store {
     std::string shown;      // for Describe(): the URL without a password
     int64_t max_users = 0;  // 0: no limit
     uint64_t connect_timeout_ms = 5000;  // connect and schema; the conninfo's connect_timeout (s), if given
+    // Presence rows older than this are purged (every kPurgeEveryMs, kPurgeRows at a time,
+    // as SQLite's); 0: kept for good.
+    int64_t presence_ttl_ms = 0;
   };
   static constexpr uint64_t kReadMs = 1000;         // a read answers within this (else 500)
   static constexpr uint64_t kSecretMs = 5000;       // the start-up read of the shared secret
@@ -62,6 +65,9 @@ class PgStore final : public Store {
   static constexpr uint64_t kMaxBackoffMs = 2000;
   static constexpr size_t kMaxInFlight = 1024;     // reads past this many Ops answer 500 at once
   static constexpr size_t kMaxUnresolved = 64;     // batches answered 500 in doubt, still to look up
+  static constexpr int kPurgeRows = 250;
+  static constexpr uint64_t kPurgeEveryMs = 1000;
+  static constexpr uint64_t kPurgeBacklogMs = 5;   // the next step, when one found a full 250
 
   // "postgresql://..." / "postgres://..." (a libpq URI), or "postgresql:KEY=VALUE ..." (a
   // libpq keyword/value string). False with *error for a malformed one, a host name, or
@@ -86,7 +92,7 @@ class PgStore final : public Store {
 
  private:
   enum class State { kIdle, kConnecting, kSetup, kReady, kClosed };
-  enum class OpKind { kSetup, kResolve, kWrite, kIgnore, kBuddies, kAccount, kSession, kSecret };
+  enum class OpKind { kSetup, kResolve, kWrite, kIgnore, kPurge, kBuddies, kAccount, kSession, kSecret };
   struct Op {
     OpKind kind;
     void* target = nullptr;      // the query, or nullptr once answered early (abandoned)
@@ -119,6 +125,8 @@ class PgStore final : public Store {
   void AnswerWrite(StoreStatus status, const std::string& replies, uint64_t written, uint64_t dropped);
   void SendResolve(uint64_t token, const std::string& app);
   void GiveUpInDoubt();
+  void OnPurgeTimer();
+  void FinishPurge(Op& op);
   Op* Push(OpKind kind, void* target, uint64_t deadline_ms, int data_index);
   bool Send(const char* sql, const std::vector<std::string>& params, bool binary_result = false,
             const std::vector<bool>& binary_params = {});
@@ -138,6 +146,8 @@ class PgStore final : public Store {
   net::Timer connect_timer_;    // connect_timeout_ms per attempt
   net::Timer backoff_timer_;    // the next attempt
   net::Timer deadline_timer_;   // the earliest deadline among the Ops in flight
+  net::Timer purge_timer_;      // the next presence purge step (presence_ttl_ms > 0)
+  bool purge_failing_ = false;  // said once, not every step while it lasts
   uint64_t backoff_ms_ = 0;
   std::string app_name_;        // application_name of this connection: finds its backend later
   std::string last_problem_;    // logged once per state change
@@ -162,6 +172,7 @@ class PgStore final : public Store {
   uint64_t deadline_resets_ = 0;
   uint64_t resolved_ = 0;
   uint64_t in_doubt_committed_ = 0;
+  uint64_t presence_purged_ = 0;
 };
 
 }  // namespace im::server

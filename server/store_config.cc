@@ -68,6 +68,7 @@ std::unique_ptr<Store> OpenStore(uv_loop_t* loop, const StoreConfig& config, std
   PgStore::Options pg;
   if (!ParseEngine(config, &scheme, &location, &sqlite, &pg, error)) return nullptr;
   sqlite.presence_ttl_ms = config.presence_ttl_ms;
+  pg.presence_ttl_ms = config.presence_ttl_ms;
   if (scheme == "sqlite") return SqliteStore::Open(loop, sqlite, error);
   if (scheme == "postgresql" || scheme == "postgres") return PgStore::Open(loop, pg, error);
   return nullptr;

@@ -79,10 +79,11 @@ class PgStoreTest : public ::testing::Test {
     store_.reset();
   }
   // Use as ASSERT_TRUE(Open()).
-  bool Open() {
+  bool Open(int64_t presence_ttl_ms = 0) {
     PgStore::Options o;
     std::string error;
     EXPECT_TRUE(PgStore::ParseOptions(pg_->Url("postgres"), {}, 0, &o, &error)) << error;
+    o.presence_ttl_ms = presence_ttl_ms;
     store_ = PgStore::Open(loop_.get(), o, &error);
     EXPECT_TRUE(store_) << error;
     return store_ != nullptr;
@@ -177,6 +178,29 @@ TEST_F(PgStoreTest, TheUserCountStaysExactForBatchesBulkInsertsRollbacksAndAnOld
   ASSERT_TRUE(pg_->Psql("postgres", "INSERT INTO users(id) VALUES ('bulk6')"));
   ASSERT_TRUE(pg_->Psql("postgres", counted, &out));
   EXPECT_EQ(out, "9 9");
+}
+
+TEST_F(PgStoreTest, ExpiredPresenceIsPurgedInBoundedStepsAndFreshPresenceStays) {
+  ASSERT_TRUE(Open(/*presence_ttl_ms=*/30000));
+  const std::string now = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+  ASSERT_TRUE(pg_->Psql("postgres",
+                        "INSERT INTO users(id) SELECT 'u' || n FROM generate_series(0, 600) n;"
+                        "INSERT INTO presence(uid, online, ip, port, updated_ms) SELECT 'u' || n, true, '127.0.0.1', 4000, " +
+                            now + " - 3600000 FROM generate_series(1, 600) n;"
+                            "INSERT INTO presence(uid, online, ip, port, updated_ms) VALUES ('u0', true, '127.0.0.1', 4000, " +
+                            now + ")"));
+  std::string left;
+  auto until = Clock::now() + std::chrono::seconds(10);
+  while (left != "1" && Clock::now() < until) {
+    RunFor(50);
+    ASSERT_TRUE(pg_->Psql("postgres", "SELECT count(*) FROM presence", &left));
+  }
+  EXPECT_EQ(left, "1") << "the 600 expired rows are gone";
+  ASSERT_TRUE(pg_->Psql("postgres", "SELECT uid FROM presence", &left));
+  EXPECT_EQ(left, "u0") << "the fresh one stays";
+  EXPECT_NE(store_->Stats().find("presence purged 600"), std::string::npos) << store_->Stats();
+  ASSERT_TRUE(pg_->Psql("postgres", "SELECT count(*) FROM users", &left));
+  EXPECT_EQ(left, "601") << "accounts are never purged";
 }
 
 TEST_F(PgStoreTest, ALockHeldElsewhereGivesUpByTheDeadlineWithNothingApplied) {
