@@ -470,7 +470,7 @@ PgStore::PgStore(uv_loop_t* loop, const Options& options)
       deadline_timer_(loop, this, [](void* self) { static_cast<PgStore*>(self)->OnDeadline(); }),
       purge_timer_(loop, this, [](void* self) { static_cast<PgStore*>(self)->OnPurgeTimer(); }) {
   if (options_.presence_ttl_ms > 0) {
-    purge_timer_.Start(kPurgeEveryMs);
+    purge_timer_.Start(PresencePurge::kEveryMs);
     purge_timer_.Unref();
   }
 }
@@ -803,7 +803,7 @@ void PgStore::OnPurgeTimer() {
   bool in_flight = false;
   for (const Op& op : ops_) in_flight = in_flight || op.kind == OpKind::kPurge;
   // Armed again at once, so a step lost with its connection does not end the purge.
-  purge_timer_.Start(kPurgeEveryMs);
+  purge_timer_.Start(PresencePurge::kEveryMs);
   if (state_ != State::kReady || in_flight || ops_.size() >= kMaxInFlight) return;
   Push(OpKind::kPurge, this, uv_now(loop_) + kReadMs, 3);
   bool ok = Send("BEGIN", {}) && Send("SET LOCAL synchronous_commit = off", {}) &&
@@ -811,7 +811,7 @@ void PgStore::OnPurgeTimer() {
             Send("WITH d AS (DELETE FROM presence p WHERE p.uid IN (SELECT q.uid FROM presence q WHERE q.updated_ms < "
                  "$1::bigint ORDER BY q.updated_ms LIMIT $2::integer) AND p.updated_ms < $1::bigint RETURNING 1) "
                  "SELECT count(*) FROM d",
-                 {Int(WallClockMs() - options_.presence_ttl_ms), Int(kPurgeRows)}) &&
+                 {Int(WallClockMs() - options_.presence_ttl_ms), Int(PresencePurge::kRows)}) &&
             Send("COMMIT", {}) && Sync();
   if (ok) {  // as after a write: ends a transaction an error left aborted
     Push(OpKind::kIgnore, nullptr, uv_now(loop_) + kReadMs, -1);
@@ -826,7 +826,7 @@ void PgStore::FinishPurge(Op& op) {
   if (!op.error.empty() && !purge_failing_) IM_LOG(kWarn, "postgresql presence purge: %s", op.error.c_str());
   purge_failing_ = !op.error.empty();
   presence_purged_ += static_cast<uint64_t>(purged);
-  if (state_ != State::kClosed && purged >= kPurgeRows) purge_timer_.Start(kPurgeBacklogMs);
+  if (state_ != State::kClosed && purged >= PresencePurge::kRows) purge_timer_.Start(PresencePurge::kBacklogMs);
 }
 
 // --- Writes.

@@ -55,8 +55,7 @@ class PgStore final : public Store {
     std::string shown;      // for Describe(): the URL without a password
     int64_t max_users = 0;  // 0: no limit
     uint64_t connect_timeout_ms = 5000;  // connect and schema; the conninfo's connect_timeout (s), if given
-    // Presence rows older than this are purged (every kPurgeEveryMs, kPurgeRows at a time,
-    // as SQLite's); 0: kept for good.
+    // Presence rows older than this are purged (as PresencePurge in store.h says); 0: kept.
     int64_t presence_ttl_ms = 0;
   };
   static constexpr uint64_t kReadMs = 1000;         // a read answers within this (else 500)
@@ -65,9 +64,6 @@ class PgStore final : public Store {
   static constexpr uint64_t kMaxBackoffMs = 2000;
   static constexpr size_t kMaxInFlight = 1024;     // reads past this many Ops answer 500 at once
   static constexpr size_t kMaxUnresolved = 64;     // batches answered 500 in doubt, still to look up
-  static constexpr int kPurgeRows = 250;
-  static constexpr uint64_t kPurgeEveryMs = 1000;
-  static constexpr uint64_t kPurgeBacklogMs = 5;   // the next step, when one found a full 250
 
   // "postgresql://..." / "postgres://..." (a libpq URI), or "postgresql:KEY=VALUE ..." (a
   // libpq keyword/value string). False with *error for a malformed one, a host name, or

@@ -249,7 +249,7 @@ bool SqliteStore::OpenDatabase(std::string* error) {
   watch_.Start(kWatchMs, kWatchMs);
   watch_.Unref();  // never what keeps the loop alive
   if (options_.presence_ttl_ms > 0) {
-    purge_.Start(kPurgeEveryMs);
+    purge_.Start(PresencePurge::kEveryMs);
     purge_.Unref();
   }
   return Prepare(error);
@@ -684,7 +684,7 @@ SqliteStore::Status SqliteStore::PutPresence(std::string_view user, const Presen
 
 void SqliteStore::OnPurgeTimer() {
   int purged = PurgePresenceStep();
-  if (!closed_) purge_.Start(purged >= kPurgeRows ? kPurgeBacklogMs : kPurgeEveryMs);
+  if (!closed_) purge_.Start(purged >= PresencePurge::kRows ? PresencePurge::kBacklogMs : PresencePurge::kEveryMs);
 }
 
 int SqliteStore::PurgePresenceStep() {
@@ -697,7 +697,7 @@ int SqliteStore::PurgePresenceStep() {
   {
     ResetOnExit reset(purge_presence_);
     sqlite3_bind_int64(purge_presence_, 1, options_.wall_clock_ms() - options_.presence_ttl_ms);
-    sqlite3_bind_int(purge_presence_, 2, kPurgeRows);
+    sqlite3_bind_int(purge_presence_, 2, PresencePurge::kRows);
     s = Check(sqlite3_step(purge_presence_), "purge presence");
     if (s == Status::kOk) purged = sqlite3_changes(db_);
   }

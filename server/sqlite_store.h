@@ -51,7 +51,7 @@ class SqliteStore final : public Store {
     int cache_mib = 16;
     int mmap_mib = 0;
     int64_t max_users = 0;  // 0: no limit
-    // Presence rows older than this are purged (every kPurgeEveryMs, kPurgeRows at a time);
+    // Presence rows older than this are purged (as PresencePurge in store.h says);
     // 0: kept for good. Servers sharing a file should share their --presence-ttl.
     int64_t presence_ttl_ms = 0;
     int64_t (*wall_clock_ms)() = nullptr;  // the clock presence times are compared with; tests replace it
@@ -65,13 +65,6 @@ class SqliteStore final : public Store {
   static std::unique_ptr<SqliteStore> Open(uv_loop_t* loop, const Options& options, std::string* error);
   ~SqliteStore() override;
   static constexpr uint64_t kWatchMs = 2000;
-  // One purge step deletes at most kPurgeRows rows: scattered ids dirty up to a page each,
-  // so 250 keeps a step near 1 ms (1000 took 3-4 ms of CPU and 0.5 MiB of WAL on 1M rows).
-  // A full step means a backlog (a start on a file that never purged): the next follows
-  // after kPurgeBacklogMs, leaving the loop free in between; otherwise after kPurgeEveryMs.
-  static constexpr int kPurgeRows = 250;
-  static constexpr uint64_t kPurgeEveryMs = 1000;
-  static constexpr uint64_t kPurgeBacklogMs = 5;
 
   void Write(WriteBatch* batch, WriteSink& sink) override;
   void ReadBuddies(BuddyQuery* query) override;

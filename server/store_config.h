@@ -22,7 +22,7 @@ struct StoreConfig {
   // Engine options from other flags (--sync, --cache-mib): name, value.
   std::vector<std::pair<std::string, std::string>> options;
   int64_t max_users = 0;  // REG answers 203 past this many accounts; 0: no limit
-  int64_t presence_ttl_ms = 0;  // SQLite purges presence older than this (--presence-ttl); 0: kept
+  int64_t presence_ttl_ms = 0;  // stored presence older than this is purged (--presence-ttl); 0: kept
 };
 
 // Splits "scheme:rest?a=1&b=2" into the scheme ("sqlite" if there is none), the location

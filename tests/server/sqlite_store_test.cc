@@ -588,7 +588,7 @@ TEST_F(SqliteStoreTest, AChatKeyIsKeptWithPresenceAndAVersion3FileIsMigrated) {
 }
 
 // Older than the TTL goes, ONLINE (timed out) or OFFLINE alike; within it stays, and a
-// GET still shows the online buddy. Each step deletes at most kPurgeRows rows.
+// GET still shows the online buddy. Each step deletes at most PresencePurge::kRows rows.
 TEST_F(SqliteStoreTest, ExpiredPresenceIsPurgedInBoundedStepsAndFreshIsKept) {
   auto store = Open(0, kTtlMs);
   for (const char* id : {"me", "amy", "old", "gone", "away"}) Apply(*store, Verb::kReg, id);
@@ -597,7 +597,7 @@ TEST_F(SqliteStoreTest, ExpiredPresenceIsPurgedInBoundedStepsAndFreshIsKept) {
   EXPECT_TRUE(Put(*store, "old", true, 5002, kPurgeNowMs - 31000));   // online, timed out
   EXPECT_TRUE(Put(*store, "gone", false, 0, kPurgeNowMs - 40000));    // offline, expired
   EXPECT_TRUE(Put(*store, "away", false, 0, kPurgeNowMs - 5000));     // offline, within the TTL
-  constexpr int kRows = SqliteStore::kPurgeRows;
+  constexpr int kRows = PresencePurge::kRows;
   InsertStalePresence(2 * kRows + 100);
   ASSERT_EQ(Query("SELECT count(*) FROM presence"), 2 * kRows + 104);
 
